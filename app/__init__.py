@@ -1,0 +1,1 @@
+"""FirstRing: calls every web lead back within seconds."""

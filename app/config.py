@@ -1,0 +1,68 @@
+"""The one place settings are read; every field is documented in README's settings table."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The carrier sandbox's fixed credentials: it is a local simulator, so these are not secrets.
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
+TWILIO_PRODUCTION_URL = "https://api.twilio.com"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = ""
+    redis_url: str = ""
+    data_dir: Path = Path(".firstring")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_api_base_url: str = TWILIO_PRODUCTION_URL
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = 8100
+    sandbox_time_scale: float = 1.0
+
+    dial_budget_seconds: float = 5.0
+    rep_ring_timeout_seconds: int = 20
+    twilio_calls_per_second: float = 1.0
+
+    duplicate_window_seconds: int = 600
+    max_body_bytes: int = 65536
+    signature_tolerance_seconds: int = 300
+    log_level: str = "INFO"
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.twilio_account_sid
+
+    @property
+    def carrier_account_sid(self) -> str:
+        return self.twilio_account_sid or SANDBOX_ACCOUNT_SID
+
+    @property
+    def carrier_auth_token(self) -> str:
+        return self.twilio_auth_token.get_secret_value() or SANDBOX_AUTH_TOKEN
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def carrier_base_url(self) -> str:
+        """Where the Twilio client sends its requests: the sandbox unless credentials are set."""
+        if self.uses_sandbox and self.twilio_api_base_url == TWILIO_PRODUCTION_URL:
+            return self.sandbox_url
+        return self.twilio_api_base_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Public form intake: form-tool webhooks in, leads out."""

@@ -1,0 +1,70 @@
+from datetime import datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from app.config import get_settings
+from app.db import SessionDep
+from app.deps import ApiKeyDep, ArqDep
+from app.leads import service
+from app.leads.schemas import LeadAccepted, LeadCreate, LeadOut, LeadPage, LeadStatus
+from app.models import Source
+from app.queue import enqueue_dial
+from app.sources.service import get_source
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=LeadAccepted)
+async def create_lead(
+    data: LeadCreate, session: SessionDep, arq: ArqDep, _: ApiKeyDep
+) -> LeadAccepted:
+    source = await get_source(session, slug=data.source)
+    submission = service.Submission(
+        phone_raw=data.phone,
+        phone_field="phone",
+        first_name=data.first_name,
+        last_name=data.last_name,
+        full_name=data.name,
+        email=data.email,
+        fields=data.fields,
+    )
+    return await accept_and_dial(session, arq, source, submission)
+
+
+async def accept_and_dial(
+    session: SessionDep, arq: ArqDep, source: Source, submission: service.Submission
+) -> LeadAccepted:
+    """Commit first, then wake the dialer: an accepted lead must survive anything after this."""
+    window = timedelta(seconds=get_settings().duplicate_window_seconds)
+    lead, duplicate = await service.accept_lead(
+        session, source=source, submission=submission, duplicate_window=window
+    )
+    await session.commit()
+    if not duplicate:
+        await enqueue_dial(arq, lead.id)
+    return LeadAccepted(lead_id=lead.id, status=lead.status, duplicate=duplicate)
+
+
+@router.get("", response_model=LeadPage)
+async def list_leads(
+    session: SessionDep,
+    _: ApiKeyDep,
+    status: LeadStatus | None = None,
+    source: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> LeadPage:
+    filters = service.LeadFilters(status, source, created_after, created_before)
+    page, next_cursor = await service.list_leads(
+        session, filters=filters, limit=limit, cursor=cursor
+    )
+    return LeadPage(data=page, next_cursor=next_cursor)
+
+
+@router.get("/{lead_id}", response_model=LeadOut)
+async def get_lead(lead_id: UUID, session: SessionDep, _: ApiKeyDep) -> LeadOut:
+    return await service.get_lead(session, lead_id=lead_id)

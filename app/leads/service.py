@@ -1,0 +1,189 @@
+"""Leads: accepting one exactly once, reading them back."""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidField, NotFound
+from app.leads.schemas import LeadOut
+from app.models import IntakeClaim, Lead, Source, new_id
+from app.phones import to_e164
+
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a lead is made of, whichever door it came in by."""
+
+    phone_raw: str | None
+    phone_field: str
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    email: str | None = None
+    fields: dict[str, str] | None = None
+    idempotency_key: str | None = None
+
+
+async def claim(
+    session: AsyncSession, *, source_id: UUID, key: str, lead_id: UUID, ttl: timedelta
+) -> UUID | None:
+    """Take the claim for `key`, or return the lead that holds it unexpired.
+
+    Concurrent claimers block on the unique key until the first commits, so exactly one wins.
+    """
+    stmt = insert(IntakeClaim).values(
+        source_id=source_id, claim_key=key, lead_id=lead_id, expires_at=func.now() + ttl
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[IntakeClaim.source_id, IntakeClaim.claim_key],
+        set_={"lead_id": stmt.excluded.lead_id, "expires_at": stmt.excluded.expires_at},
+        where=IntakeClaim.expires_at < func.now(),
+    ).returning(IntakeClaim.lead_id)
+    if await session.scalar(upsert) is not None:
+        return None
+    return await session.scalar(
+        select(IntakeClaim.lead_id).where(
+            IntakeClaim.source_id == source_id, IntakeClaim.claim_key == key
+        )
+    )
+
+
+async def first_holder(
+    session: AsyncSession, *, source_id: UUID, claims: list[tuple[str, timedelta]], lead_id: UUID
+) -> UUID | None:
+    for key, ttl in claims:
+        holder = await claim(session, source_id=source_id, key=key, lead_id=lead_id, ttl=ttl)
+        if holder is not None:
+            return holder
+    return None
+
+
+async def accept_lead(
+    session: AsyncSession, *, source: Source, submission: Submission, duplicate_window: timedelta
+) -> tuple[Lead, bool]:
+    """Store a new lead due for dialing, or return the earlier one it duplicates."""
+    if not submission.phone_raw:
+        raise InvalidField(
+            f"No phone number found; send it in '{submission.phone_field}'.",
+            field=submission.phone_field,
+            code="missing_phone",
+        )
+    phone = to_e164(
+        submission.phone_raw, region=source.default_region, field=submission.phone_field
+    )
+    lead_id = new_id()
+    claims = [(f"phone:{phone}", duplicate_window)]
+    if submission.idempotency_key:
+        claims.insert(0, (f"idempotency:{submission.idempotency_key}", IDEMPOTENCY_KEY_TTL))
+    holder = await first_holder(session, source_id=source.id, claims=claims, lead_id=lead_id)
+    if holder is not None:
+        await session.rollback()  # drop any claim this request took before it lost
+        return await get_lead_row(session, lead_id=holder), True
+    lead = new_lead(lead_id, source, phone, submission)
+    session.add(lead)
+    await session.flush()
+    return lead, False
+
+
+def new_lead(lead_id: UUID, source: Source, phone: str, submission: Submission) -> Lead:
+    now = datetime.now(UTC)
+    return Lead(
+        id=lead_id,
+        source_id=source.id,
+        status="new",
+        phone=phone,
+        phone_raw=submission.phone_raw,
+        phone_field=submission.phone_field,
+        first_name=submission.first_name,
+        last_name=submission.last_name,
+        full_name=submission.full_name,
+        email=submission.email,
+        fields=submission.fields or {},
+        idempotency_key=submission.idempotency_key,
+        received_at=now,
+        created_at=now,
+        updated_at=now,
+        dial_due_at=now,
+    )
+
+
+async def get_lead_row(session: AsyncSession, *, lead_id: UUID) -> Lead:
+    lead = await session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFound(f"No lead {lead_id}.", field="lead_id")
+    return lead
+
+
+def lead_out(lead: Lead, source_slug: str) -> LeadOut:
+    return LeadOut.model_validate({**lead.__dict__, "source": source_slug})
+
+
+async def get_lead(session: AsyncSession, *, lead_id: UUID) -> LeadOut:
+    row = (
+        await session.execute(select(Lead, Source.slug).join(Source).where(Lead.id == lead_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"No lead {lead_id}.", field="lead_id")
+    return lead_out(row[0], row[1])
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    status: str | None = None
+    source: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def encode_cursor(lead: Lead) -> str:
+    raw = json.dumps([lead.created_at.isoformat(), str(lead.id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, lead_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), UUID(lead_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidField("The cursor is not one this API gave out.", field="cursor") from exc
+
+
+def filtered(query: Select[Lead, str], filters: LeadFilters) -> Select[Lead, str]:
+    if filters.status is not None:
+        query = query.where(Lead.status == filters.status)
+    if filters.source is not None:
+        query = query.where(Source.slug == filters.source)
+    if filters.created_after is not None:
+        query = query.where(Lead.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        query = query.where(Lead.created_at < filters.created_before)
+    return query
+
+
+async def list_leads(
+    session: AsyncSession, *, filters: LeadFilters, limit: int, cursor: str | None
+) -> tuple[list[LeadOut], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) so pages stay stable under inserts."""
+    query = filtered(select(Lead, Source.slug).join(Source), filters)
+    if cursor is not None:
+        created, lead_id = decode_cursor(cursor)
+        query = query.where(
+            or_(Lead.created_at < created, and_(Lead.created_at == created, Lead.id < lead_id))
+        )
+    rows = (
+        await session.execute(
+            query.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit + 1)
+        )
+    ).all()
+    page = [lead_out(lead, slug) for lead, slug in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
+    return page, next_cursor

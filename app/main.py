@@ -1,0 +1,63 @@
+"""Builds the API app: integrator API, public form intake, health."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import get_settings
+from app.db import SessionDep
+from app.deps import ArqDep
+from app.errors import documented_errors, error_body, install_error_handlers
+from app.intake.router import router as intake_router
+from app.leads.router import router as leads_router
+from app.queue import close_arq, make_arq
+from app.reps.router import router as reps_router
+from app.sources.router import router as sources_router
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.arq = make_arq(get_settings().redis_url)
+    yield
+    await close_arq(app.state.arq)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="FirstRing",
+        version="0.1.0",
+        description="Calls every web lead back within seconds, and keeps following up.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(intake_router, responses=documented_errors(400, 401, 404, 413, 415, 422))
+    for router in (sources_router, leads_router, reps_router):
+        app.include_router(router, responses=documented_errors(401, 404, 409, 422))
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
+    return app
+
+
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def readyz(session: SessionDep, arq: ArqDep) -> JSONResponse:
+    """Ready when both stores answer; 503 names the one that does not."""
+    try:
+        await session.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError):
+        return JSONResponse(error_body("unavailable", "The database is unreachable."), 503)
+    try:
+        await arq.ping()
+    except (RedisError, OSError):
+        return JSONResponse(error_body("unavailable", "Redis is unreachable."), 503)
+    return JSONResponse({"status": "ready"})
+
+
+app = create_app()

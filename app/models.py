@@ -1,0 +1,122 @@
+"""The schema. PostgreSQL is the source of truth; every table here has an Alembic migration."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        dict[str, str]: JSONB,
+        uuid.UUID: UUID(as_uuid=True),
+    }
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{admin}")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Source(Timestamps, Base):
+    """A web form (or family of forms) that sends leads, and how to read what it sends."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_region: Mapped[str] = mapped_column(String(2), server_default="US")
+    secret: Mapped[str | None] = mapped_column(Text)
+    field_map: Mapped[dict[str, str]] = mapped_column(server_default=text("'{}'::jsonb"))
+    team: Mapped[str] = mapped_column(String(100), server_default="default", index=True)
+    caller_id: Mapped[str | None] = mapped_column(String(20))
+
+
+class Rep(Timestamps, Base):
+    """A person who answers the phone and is bridged to leads."""
+
+    __tablename__ = "reps"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    team: Mapped[str] = mapped_column(String(100), server_default="default", index=True)
+    availability: Mapped[str] = mapped_column(String(20), server_default="available")
+    availability_reason: Mapped[str | None] = mapped_column(Text)
+    availability_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Lead(Timestamps, Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_created_at_id", "created_at", "id"),
+        Index(
+            "ix_leads_dial_due_at", "dial_due_at", postgresql_where=text("dial_due_at IS NOT NULL")
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sources.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), server_default="new", index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    phone_raw: Mapped[str] = mapped_column(Text)
+    phone_field: Mapped[str | None] = mapped_column(Text)
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    fields: Mapped[dict[str, str]] = mapped_column(server_default=text("'{}'::jsonb"))
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set while a dial is owed; the sweeper re-enqueues any lead whose job Redis lost.
+    dial_due_at: Mapped[datetime | None]
+    dial_job_started_at: Mapped[datetime | None]
+
+
+class IntakeClaim(Base):
+    """Who got to a (source, phone) or (source, Idempotency-Key) first.
+
+    The primary key turns two simultaneous submissions into one winner inside Postgres,
+    instead of a read-then-write race in the API.
+    """
+
+    __tablename__ = "intake_claims"
+
+    source_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    claim_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    lead_id: Mapped[uuid.UUID]
+    expires_at: Mapped[datetime]

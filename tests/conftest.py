@@ -1,0 +1,162 @@
+"""Real PostgreSQL and Redis for every test: the configured test servers, or embedded ones."""
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from arq.connections import ArqRedis
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import get_settings
+from app.db import async_url, get_engine, get_session, get_sessionmaker, make_engine
+from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from app.models import Base, Source
+
+TEST_DATABASE = "firstring_test"
+
+
+def plain_url(url: str) -> str:
+    return async_url(url).replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def recreate_database(admin_url: str) -> str:
+    conn = await asyncpg.connect(plain_url(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+    finally:
+        await conn.close()
+    head, _, query = async_url(admin_url).partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{TEST_DATABASE}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def stores() -> Iterator[dict[str, str]]:
+    """Start embedded servers only for what TEST_DATABASE_URL / TEST_REDIS_URL leave unset."""
+    data = Path(tempfile.mkdtemp(prefix="firstring-test-"))
+    data.chmod(0o755)
+    postgres = EmbeddedPostgres(data / "pg")
+    redis = EmbeddedRedis(data / "redis")
+    try:
+        admin = os.environ.get("TEST_DATABASE_URL") or postgres.start()
+        redis_url = os.environ.get("TEST_REDIS_URL") or redis.start(persist=False)
+        yield {"admin_url": admin, "redis_url": redis_url}
+    finally:
+        redis.stop()
+        postgres.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(stores: dict[str, str]) -> str:
+    from app.cli import migrate
+
+    url = await recreate_database(stores["admin_url"])
+    os.environ["DATABASE_URL"] = url
+    os.environ["REDIS_URL"] = stores["redis_url"]
+    os.environ["PUBLIC_BASE_URL"] = "http://testserver"
+    for cached in (get_settings, get_engine, get_sessionmaker):
+        cached.cache_clear()
+    import asyncio
+
+    await asyncio.to_thread(migrate, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    yield engine
+    await engine.dispose()
+    await get_engine().dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back, so no test sees another's rows."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        maker = async_sessionmaker(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        async with maker() as session:
+            yield session
+        await conn.rollback()
+
+
+@pytest.fixture
+async def arq_redis(database_url: str) -> AsyncIterator[ArqRedis]:
+    from app.queue import close_arq, make_arq
+
+    arq = make_arq(get_settings().redis_url)
+    await arq.flushdb()
+    yield arq
+    await close_arq(arq)
+
+
+def build_client(arq: ArqRedis) -> AsyncClient:
+    from app.main import app
+
+    app.state.arq = arq
+    return AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(session: AsyncSession, arq_redis: ArqRedis) -> AsyncIterator[AsyncClient]:
+    """The API over ASGI, sharing the test's rolled-back session."""
+    from app.main import app
+
+    async def override() -> AsyncIterator[AsyncSession]:
+        yield session
+        await session.flush()
+
+    app.dependency_overrides[get_session] = override
+    async with build_client(arq_redis) as client:
+        yield client
+    app.dependency_overrides.clear()
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture
+async def live_client(engine: AsyncEngine, arq_redis: ArqRedis) -> AsyncIterator[AsyncClient]:
+    """The API with real commits on separate connections, for concurrency; emptied afterwards."""
+    await truncate_all(engine)
+    async with build_client(arq_redis) as client:
+        yield client
+    await truncate_all(engine)
+
+
+@pytest.fixture
+async def live_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@pytest.fixture
+async def api_key(session: AsyncSession) -> dict[str, str]:
+    from app.apikeys.service import create_api_key
+
+    _, plaintext = await create_api_key(session, name="test")
+    return {"Authorization": f"Bearer {plaintext}"}
+
+
+@pytest.fixture
+async def source(session: AsyncSession) -> Source:
+    found = Source(slug="landing", name="Landing page", default_region="US")
+    session.add(found)
+    await session.flush()
+    return found
+
+
+def lead_count_query() -> Any:
+    return text("SELECT count(*) FROM leads")
