@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -36,6 +37,7 @@ MAX_FIELDS = 500  # a hostile payload is truncated, never stored whole
 MAX_NODES = 5_000  # values visited: wide junk must not burn CPU before the field cap bites
 MAX_LIST_ITEMS = 100  # scalars joined into one value (checkbox groups)
 MAX_VALUE_CHARS = 10_000
+MAX_NAME_CHARS = 200  # names are matched by regex many times; long ones cost, and mean nothing
 MAX_BLOB_CHARS = 1_000_000  # embedded JSON strings we agree to parse
 
 # Tiers, in the order detection trusts them.
@@ -176,11 +178,12 @@ class _Flattener:
     def add(self, name: str, value: str, at: _Place, kind: str = "", *aliases: str) -> None:
         if not name or len(self.fields) >= MAX_FIELDS:
             return
-        unique = next((n for n in (name, at.path) if n and n not in self._names), "")
+        name, path = name[:MAX_NAME_CHARS], at.path[:MAX_NAME_CHARS]
+        unique = next((n for n in (name, path) if n and n not in self._names), "")
         # Labels repeat ("Name" of the form and of the person); the path tells them apart.
-        unique = unique or f"{at.path or name}#{len(self.fields) + 1}"
+        unique = unique or f"{path or name}#{len(self.fields) + 1}"
         self._names.add(unique)
-        known_as = tuple(a for a in (unique, name, at.path, *aliases) if a)
+        known_as = tuple(a[:MAX_NAME_CHARS] for a in (unique, name, path, *aliases) if a)
         self.fields.append(_Field(unique, value[:MAX_VALUE_CHARS], at.tier, kind, known_as))
 
     def spent(self) -> bool:
@@ -396,7 +399,7 @@ def _nest_bracket_keys(payload: Mapping[Any, Any]) -> dict[str, Any]:
     for key, value in _items(payload):
         match = BRACKETED_KEY.fullmatch(key)
         parts = [match[1], *re.findall(r"\[([^\[\]]*)\]", match[2])] if match else [key]
-        if not _put(nested, [p for p in parts if p], value):
+        if len(parts) > MAX_DEPTH or not _put(nested, [p for p in parts if p], value):
             nested.setdefault(key, value)  # a clash keeps the raw key rather than lose it
     return nested
 
@@ -469,7 +472,7 @@ def _phone_rank(field: _Field) -> int | None:
     return 2 if any(_label_means_phone(_words(name)) for name in field.aliases) else None
 
 
-def _label_means_phone(words: set[str]) -> bool:
+def _label_means_phone(words: frozenset[str]) -> bool:
     says_phone = bool(words & PHONE_WORDS) or {"contact", "number"} <= words
     return says_phone and not words & NOT_THE_VALUE
 
@@ -540,6 +543,7 @@ def _roles_wanted(field_map: Mapping[str, str] | None) -> dict[str, str]:
 # Small helpers -------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # every role asks about the same names
 def _squash(name: str) -> str:
     """'Your-Phone_Number', 'q3_phoneNumber[full]', 'data.Phone' all become 'phonenumber'."""
     segments = re.split(r"[.\[\]]+", name.casefold())
@@ -547,8 +551,9 @@ def _squash(name: str) -> str:
     return re.sub(r"\d+$", "", "".join(s for s in kept if s not in WRAPPER_SEGMENTS))
 
 
-def _words(name: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", name.casefold().replace("e-mail", "email")))
+@lru_cache(maxsize=4096)
+def _words(name: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9]+", name.casefold().replace("e-mail", "email")))
 
 
 def _canonical(name: str) -> str:

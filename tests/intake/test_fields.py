@@ -793,3 +793,13 @@ def test_huge_lists_and_odd_values_do_not_raise() -> None:
     assert found.fields["7"] == "numeric key"
     assert len(found.fields["blob"]) == 10_000
     assert len(found.fields) <= MAX_FIELDS
+
+
+def test_long_and_bracket_bomb_keys_are_cheap() -> None:
+    payload = {"a" + "[b]" * 300 + f"[{i}]": "v" for i in range(1_000)}
+    payload |= {"x" * 5_000 + str(i): "v" for i in range(1_000)}
+    started = time.perf_counter()
+    found = extract_form_fields(payload)
+    assert len(found.fields) == MAX_FIELDS
+    assert max(len(name) for name in found.fields) < 250
+    assert time.perf_counter() - started < 2
