@@ -1,0 +1,58 @@
+"""The sandbox's whole state: phones, calls, messages, running tasks. It lives in one process."""
+
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from sandbox.callbacks import Webhooks
+from sandbox.phones import PhoneBook
+from sandbox.records import CallRecord, MessageRecord
+
+if TYPE_CHECKING:
+    from sandbox.calls import CallRun
+
+
+class Sandbox:
+    def __init__(
+        self, *, account_sid: str, auth_token: str, time_scale: float, callback_timeout_s: float
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.time_scale = time_scale
+        self.webhooks = Webhooks(auth_token, callback_timeout_s)
+        self.phones = PhoneBook()
+        self.calls: dict[str, CallRecord] = {}
+        self.runs: dict[str, CallRun] = {}
+        self.messages: dict[str, MessageRecord] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep for simulated seconds."""
+        await asyncio.sleep(self.scaled(seconds))
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start background work that reset() and shutdown can cancel."""
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def reset(self) -> None:
+        await self.cancel_all()
+        self.phones.clear()
+        self.calls.clear()
+        self.runs.clear()
+        self.messages.clear()
+
+    async def aclose(self) -> None:
+        await self.cancel_all()
+        await self.webhooks.aclose()
