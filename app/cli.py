@@ -79,10 +79,9 @@ def cmd_api(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     from arq.worker import run_worker
 
-    from app.queue import redis_settings
-    from workers.settings import WorkerSettings
+    from workers.settings import WorkerSettings, worker_options
 
-    run_worker(WorkerSettings, redis_settings=redis_settings(get_settings().redis_url))  # type: ignore[arg-type]
+    run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> None:

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     dial_budget_seconds: float = 5.0
     rep_ring_timeout_seconds: int = 20
     twilio_calls_per_second: float = 1.0
+    caller_id: str = "+14155550100"
+    rep_misses_before_away: int = 2
+    whisper_gather_seconds: int = 6
+    lead_ring_timeout_seconds: int = 30
+    claim_lease_seconds: float = 15.0
+    worker_poll_delay_seconds: float = 0.005
+    worker_max_jobs: int = 100
 
     duplicate_window_seconds: int = 600
     max_body_bytes: int = 65536

@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.calls.router import router as calls_router
 from app.config import get_settings
 from app.db import SessionDep
 from app.deps import ArqDep
@@ -18,6 +19,8 @@ from app.leads.router import router as leads_router
 from app.queue import close_arq, make_arq
 from app.reps.router import router as reps_router
 from app.sources.router import router as sources_router
+from app.teams.router import router as teams_router
+from app.voice.router import router as voice_router
 
 
 @asynccontextmanager
@@ -36,8 +39,9 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(intake_router, responses=documented_errors(400, 401, 404, 413, 415, 422))
-    for router in (sources_router, leads_router, reps_router):
+    for router in (sources_router, leads_router, reps_router, teams_router, calls_router):
         app.include_router(router, responses=documented_errors(401, 404, 409, 422))
+    app.include_router(voice_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
     return app

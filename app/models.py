@@ -76,6 +76,14 @@ class Rep(Timestamps, Base):
     availability: Mapped[str] = mapped_column(String(20), server_default="available")
     availability_reason: Mapped[str | None] = mapped_column(Text)
     availability_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Call state, separate from availability: idle, ringing (offered a lead) or on_call.
+    call_state: Mapped[str] = mapped_column(String(20), server_default="idle")
+    current_attempt_id: Mapped[uuid.UUID | None]
+    # A claim whose call never reports back is released by the sweeper after this.
+    claim_expires_at: Mapped[datetime | None]
+    idle_since: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_offered_at: Mapped[datetime | None]
+    missed_in_row: Mapped[int] = mapped_column(server_default="0")
 
 
 class Lead(Timestamps, Base):
@@ -103,6 +111,83 @@ class Lead(Timestamps, Base):
     # Set while a dial is owed; the sweeper re-enqueues any lead whose job Redis lost.
     dial_due_at: Mapped[datetime | None]
     dial_job_started_at: Mapped[datetime | None]
+    # The ring group (one attempt, or several for simultaneous ring) offering the lead right now.
+    live_ring_group: Mapped[uuid.UUID | None]
+    accepted_attempt_id: Mapped[uuid.UUID | None]
+    dial_round: Mapped[int] = mapped_column(server_default="0")
+    first_call_at: Mapped[datetime | None]
+    connected_at: Mapped[datetime | None]
+
+
+class Team(Timestamps, Base):
+    """How a team's reps are offered leads."""
+
+    __tablename__ = "teams"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    routing: Mapped[str] = mapped_column(String(20), server_default="longest_idle")
+    ring_group_size: Mapped[int] = mapped_column(server_default="3")
+
+
+class Attempt(Base):
+    """One offer of a lead to one rep: the rep's call leg and, if accepted, the lead's leg."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        # A rep is never in two live calls, whatever the workers do.
+        Index(
+            "uq_attempts_live_rep", "rep_id", unique=True, postgresql_where=text("ended_at IS NULL")
+        ),
+        Index("ix_attempts_created_at_id", "created_at", "id"),
+        Index("ix_attempts_live", "status", postgresql_where=text("ended_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    rep_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("reps.id", ondelete="SET NULL"), index=True
+    )
+    ring_group: Mapped[uuid.UUID] = mapped_column(index=True)
+    routing: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), server_default="placing")
+    outcome: Mapped[str | None] = mapped_column(String(30), index=True)
+    rep_call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    lead_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    digits: Mapped[str | None] = mapped_column(String(20))
+    answered_by: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    carrier_retries: Mapped[int] = mapped_column(server_default="0")
+    queue_time_ms: Mapped[int | None]
+    webhook_received_at: Mapped[datetime]
+    job_started_at: Mapped[datetime | None]
+    create_sent_at: Mapped[datetime | None]
+    sid_returned_at: Mapped[datetime | None]
+    rep_ringing_at: Mapped[datetime | None]
+    rep_answered_at: Mapped[datetime | None]
+    rep_accepted_at: Mapped[datetime | None]
+    lead_answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    ring_seconds: Mapped[int | None]
+    talk_seconds: Mapped[int | None]
+    total_seconds: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CallEvent(Base):
+    """Every status callback, once: Twilio's retries hit the primary key and change nothing."""
+
+    __tablename__ = "call_events"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    call_status: Mapped[str] = mapped_column(String(30), primary_key=True)
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("attempts.id", ondelete="CASCADE"), index=True
+    )
+    leg: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[dict[str, str]] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class IntakeClaim(Base):

@@ -34,15 +34,30 @@ async def close_arq(arq: ArqRedis) -> None:
     await arq.connection_pool.disconnect()
 
 
-def dial_job_id(lead_id: UUID) -> str:
-    return f"dial:{lead_id}"
+def dial_job_id(lead_id: UUID, dial_round: int = 0) -> str:
+    """One job per lead and round: a repeated enqueue of the same round is a no-op."""
+    return f"dial:{lead_id}:{dial_round}"
 
 
-async def enqueue_dial(arq: ArqRedis, lead_id: UUID) -> bool:
-    """Ask a worker to dial the lead now. False when Redis could not take it."""
+async def enqueue(arq: ArqRedis, function: str, *args: str, job_id: str | None = None) -> bool:
+    """Enqueue a wake-up; False when Redis could not take it (Postgres still owes the work)."""
     try:
-        await arq.enqueue_job("dial_lead", str(lead_id), _job_id=dial_job_id(lead_id))
+        await arq.enqueue_job(function, *args, _job_id=job_id)
     except (RedisError, OSError) as exc:
-        log.warning("dial job for lead %s not enqueued (%s); the sweeper will", lead_id, exc)
+        log.warning("%s%s not enqueued (%s); the sweeper will catch up", function, args, exc)
         return False
     return True
+
+
+async def enqueue_dial(arq: ArqRedis, lead_id: UUID, dial_round: int = 0) -> bool:
+    """Ask a worker to dial the lead now."""
+    return await enqueue(arq, "dial_lead", str(lead_id), job_id=dial_job_id(lead_id, dial_round))
+
+
+async def enqueue_dial_waiting(arq: ArqRedis, team: str) -> bool:
+    """A rep of this team just became free: give them the oldest waiting lead."""
+    return await enqueue(arq, "dial_waiting", team)
+
+
+async def enqueue_cancel_ring_group(arq: ArqRedis, ring_group: UUID, winner: UUID) -> bool:
+    return await enqueue(arq, "cancel_ring_group", str(ring_group), str(winner))

@@ -1,10 +1,11 @@
 """Real PostgreSQL and Redis for every test: the configured test servers, or embedded ones."""
 
+import asyncio
 import os
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,6 +20,14 @@ from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.models import Base, Source
 
 TEST_DATABASE = "firstring_test"
+# Settings every test process shares: no real carrier, a fast account limit, short leases.
+TEST_ENVIRONMENT = {
+    "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_AUTH_TOKEN": "",
+    "TWILIO_CALLS_PER_SECOND": "1000",
+    "CLAIM_LEASE_SECONDS": "2",
+    "LOG_LEVEL": "WARNING",
+}
 
 
 def plain_url(url: str) -> str:
@@ -53,18 +62,33 @@ def stores() -> Iterator[dict[str, str]]:
         postgres.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="session")
-async def database_url(stores: dict[str, str]) -> str:
+def ports() -> dict[str, int]:
+    """Chosen once, because PUBLIC_BASE_URL (what callbacks are signed against) names the API."""
+    return {"api": free_port(), "sandbox": free_port()}
+
+
+@pytest.fixture(scope="session")
+async def database_url(stores: dict[str, str], ports: dict[str, int]) -> str:
     from app.cli import migrate
 
     url = await recreate_database(stores["admin_url"])
-    os.environ["DATABASE_URL"] = url
-    os.environ["REDIS_URL"] = stores["redis_url"]
-    os.environ["PUBLIC_BASE_URL"] = "http://testserver"
+    os.environ.update(TEST_ENVIRONMENT)
+    os.environ.update(
+        DATABASE_URL=url,
+        REDIS_URL=stores["redis_url"],
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['api']}",
+        SANDBOX_PORT=str(ports["sandbox"]),
+    )
     for cached in (get_settings, get_engine, get_sessionmaker):
         cached.cache_clear()
-    import asyncio
-
     await asyncio.to_thread(migrate, url)
     return url
 
@@ -104,7 +128,7 @@ def build_client(arq: ArqRedis) -> AsyncClient:
     from app.main import app
 
     app.state.arq = arq
-    return AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
+    return AsyncClient(transport=ASGITransport(app=app), base_url=get_settings().public_base_url)
 
 
 @pytest.fixture
@@ -158,5 +182,10 @@ async def source(session: AsyncSession) -> Source:
     return found
 
 
-def lead_count_query() -> Any:
-    return text("SELECT count(*) FROM leads")
+async def create_live_api_key(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    """A committed key, for tests whose requests run on their own connections."""
+    from app.apikeys.service import create_api_key
+
+    async with sessions() as session, session.begin():
+        _, plaintext = await create_api_key(session, name="live-test")
+    return {"Authorization": f"Bearer {plaintext}"}

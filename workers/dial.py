@@ -1,5 +1,6 @@
-"""The dial job and the sweeper that re-enqueues dials Redis lost."""
+"""Dial jobs: offer leads to reps, hand them on, and sweep up what Redis lost."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -8,8 +9,11 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Lead
-from app.queue import enqueue_dial
+from app.calls import dialer, outcomes
+from app.calls.limiter import wait_for_call_slot
+from app.config import Settings
+from app.models import Attempt, Lead, Source
+from app.queue import enqueue_dial, enqueue_dial_waiting
 
 log = logging.getLogger(__name__)
 
@@ -21,32 +25,147 @@ def sessions(ctx: dict[str, Any]) -> async_sessionmaker[AsyncSession]:
     return maker
 
 
+def settings_of(ctx: dict[str, Any]) -> Settings:
+    settings: Settings = ctx["settings"]
+    return settings
+
+
 async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
-    """Take the lead off the due list and record that its dial started.
-
-    Safe to run twice: only the run that clears dial_due_at goes on.
-    """
+    """Offer the lead to the next free rep(s) and ring them. Safe to run twice."""
     async with sessions(ctx)() as session, session.begin():
-        started = await session.scalar(
-            update(Lead)
-            .where(Lead.id == UUID(lead_id), Lead.dial_due_at.is_not(None))
-            .values(dial_due_at=None, dial_job_started_at=datetime.now(UTC), status="dialing")
-            .returning(Lead.id)
+        round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
+    if round_.result == "started":
+        await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
+    return round_.result
+
+
+async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round) -> None:
+    settings = settings_of(ctx)
+    assert round_.started_at is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.dial_budget_seconds
+    await wait_for_call_slot(ctx["redis"], settings.twilio_calls_per_second)
+    try:
+        created, retries = await dialer.create_rep_call(
+            ctx["twilio"], settings=settings, call=call, deadline=deadline
         )
-    return "started" if started else "already started"
+    except dialer.CarrierFailure as failure:
+        await carrier_failed(ctx, call, failure)
+        return
+    async with sessions(ctx)() as session, session.begin():
+        await dialer.record_placed(
+            session,
+            call=call,
+            sid=created.sid,
+            queue_time_ms=queue_time_ms(created),
+            retries=retries,
+            ring_timeout=settings.rep_ring_timeout_seconds,
+        )
 
 
-async def sweep_due_dials(ctx: dict[str, Any]) -> int:
-    """Re-enqueue every lead still owed a dial; the job id makes a live job a no-op."""
+def queue_time_ms(created: Any) -> int | None:
+    value = getattr(created, "queue_time", None)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+async def carrier_failed(ctx: dict[str, Any], call: dialer.RepCall, failure: Exception) -> None:
+    log.warning("call to rep for attempt %s failed: %s", call.attempt_id, failure)
+    async with sessions(ctx)() as session, session.begin():
+        follow = await outcomes.fail_attempt(
+            session,
+            attempt_id=call.attempt_id,
+            error=str(failure)[:500],
+            retry_after=dialer.CARRIER_RETRY_AFTER,
+        )
+        await session.execute(
+            update(Attempt)
+            .where(Attempt.id == call.attempt_id)
+            .values(carrier_retries=getattr(failure, "retries", 0))
+        )
+    await enqueue_follow_ups(ctx, follow)
+
+
+async def enqueue_follow_ups(ctx: dict[str, Any], follow: outcomes.FollowUps) -> None:
+    for lead_id, dial_round in follow.dial_leads:
+        await enqueue_dial(ctx["redis"], lead_id, dial_round)
+    for team in follow.free_teams:
+        await enqueue_dial_waiting(ctx["redis"], team)
+
+
+async def oldest_waiting_lead(session: AsyncSession, team: str) -> UUID | None:
+    return await session.scalar(
+        select(Lead.id)
+        .join(Source, Source.id == Lead.source_id)
+        .where(
+            Source.team == team,
+            Lead.dial_due_at <= datetime.now(UTC),
+            Lead.live_ring_group.is_(None),
+        )
+        .order_by(Lead.dial_due_at, Lead.received_at)
+        .limit(1)
+        .with_for_update(of=Lead, skip_locked=True)
+    )
+
+
+async def dial_waiting(ctx: dict[str, Any], team: str) -> int:
+    """A rep of `team` is free: dial waiting leads, oldest first, while reps stay free."""
+    dialed = 0
+    while True:
+        async with sessions(ctx)() as session, session.begin():
+            lead_id = await oldest_waiting_lead(session, team)
+            if lead_id is None:
+                return dialed
+            round_ = await dialer.start_round(session, lead_id=lead_id)
+        if round_.result != "started":
+            return dialed
+        dialed += 1
+        await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
+
+
+async def cancel_ring_group(ctx: dict[str, Any], ring_group: str, winner: str) -> int:
+    """Simultaneous ring: someone pressed 1, so hang up every other rep's phone now."""
     async with sessions(ctx)() as session:
-        due = list(
+        losers = list(
             await session.scalars(
-                select(Lead.id)
-                .where(Lead.dial_due_at <= datetime.now(UTC))
+                select(Attempt).where(
+                    Attempt.ring_group == UUID(ring_group),
+                    Attempt.id != UUID(winner),
+                    Attempt.ended_at.is_(None),
+                    Attempt.rep_call_sid.is_not(None),
+                )
+            )
+        )
+    for attempt in losers:
+        status = "completed" if attempt.rep_answered_at else "canceled"
+        try:
+            await ctx["twilio"].calls(attempt.rep_call_sid).update_async(status=status)
+        except Exception as exc:  # the leg may have ended on its own meanwhile
+            log.info("could not end leg %s: %s", attempt.rep_call_sid, exc)
+    return len(losers)
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    """Re-enqueue dials Redis lost and release reps whose calls never reported back."""
+    async with sessions(ctx)() as session, session.begin():
+        follow = await outcomes.release_expired_claims(session)
+    await enqueue_follow_ups(ctx, follow)
+    async with sessions(ctx)() as session:
+        due = (
+            await session.execute(
+                select(Lead.id, Lead.dial_round, Lead.status, Source.team)
+                .join(Source, Source.id == Lead.source_id)
+                .where(Lead.dial_due_at <= datetime.now(UTC), Lead.live_ring_group.is_(None))
                 .order_by(Lead.dial_due_at)
                 .limit(SWEEP_BATCH)
             )
-        )
-    for lead_id in due:
-        await enqueue_dial(ctx["redis"], lead_id)
+        ).all()
+    waiting_teams = {team for _, _, status, team in due if status == "waiting"}
+    for lead_id, dial_round, status, _ in due:
+        if status != "waiting":
+            await enqueue_dial(ctx["redis"], lead_id, dial_round)
+    for team in waiting_teams:  # one job per team drains its queue in order
+        await enqueue_dial_waiting(ctx["redis"], team)
     return len(due)

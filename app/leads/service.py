@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidField, NotFound
 from app.leads.schemas import LeadOut
-from app.models import IntakeClaim, Lead, Source, new_id
+from app.models import Attempt, IntakeClaim, Lead, Source, new_id
 from app.phones import to_e164
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
@@ -144,8 +144,9 @@ class LeadFilters:
     created_before: datetime | None = None
 
 
-def encode_cursor(lead: Lead) -> str:
-    raw = json.dumps([lead.created_at.isoformat(), str(lead.id)])
+def encode_cursor(row: Lead | Attempt) -> str:
+    """Keyset position of a row ordered by (created_at, id)."""
+    raw = json.dumps([row.created_at.isoformat(), str(row.id)])
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 

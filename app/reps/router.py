@@ -3,7 +3,8 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from app.db import SessionDep
-from app.deps import ApiKeyDep
+from app.deps import ApiKeyDep, ArqDep
+from app.queue import enqueue_dial_waiting
 from app.reps import service
 from app.reps.schemas import Availability, RepCreate, RepList, RepOut, RepUpdate
 
@@ -11,8 +12,12 @@ router = APIRouter(prefix="/v1/reps", tags=["reps"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RepOut)
-async def create_rep(data: RepCreate, session: SessionDep, _: ApiKeyDep) -> RepOut:
-    return RepOut.model_validate(await service.create_rep(session, data=data))
+async def create_rep(data: RepCreate, session: SessionDep, arq: ArqDep, _: ApiKeyDep) -> RepOut:
+    rep = RepOut.model_validate(await service.create_rep(session, data=data))
+    await session.commit()
+    if rep.availability == Availability.available:
+        await enqueue_dial_waiting(arq, rep.team)
+    return rep
 
 
 @router.get("", response_model=RepList)
@@ -32,8 +37,14 @@ async def get_rep(rep_id: UUID, session: SessionDep, _: ApiKeyDep) -> RepOut:
 
 
 @router.patch("/{rep_id}", response_model=RepOut)
-async def update_rep(rep_id: UUID, data: RepUpdate, session: SessionDep, _: ApiKeyDep) -> RepOut:
-    return RepOut.model_validate(await service.update_rep(session, rep_id=rep_id, data=data))
+async def update_rep(
+    rep_id: UUID, data: RepUpdate, session: SessionDep, arq: ArqDep, _: ApiKeyDep
+) -> RepOut:
+    rep = RepOut.model_validate(await service.update_rep(session, rep_id=rep_id, data=data))
+    await session.commit()
+    if data.availability == Availability.available and rep.call_state == "idle":
+        await enqueue_dial_waiting(arq, rep.team)  # leads waiting for a rep get this one now
+    return rep
 
 
 @router.delete("/{rep_id}", status_code=status.HTTP_204_NO_CONTENT)

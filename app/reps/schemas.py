@@ -40,6 +40,9 @@ class RepOut(BaseModel):
     availability: Availability
     availability_reason: str | None
     availability_changed_at: datetime
+    call_state: str = Field(description="idle, ringing (offered a lead) or on_call")
+    missed_in_row: int
+    idle_since: datetime
     created_at: datetime
     updated_at: datetime
 

@@ -1,0 +1,241 @@
+"""Offering a lead to reps: claim free reps, open attempts, place the rep calls.
+
+Postgres row locks make every claim exclusive across any number of workers: the lead row is
+locked with SKIP LOCKED (a second job for the same lead finds nothing to do) and reps are
+claimed in one UPDATE over a SKIP LOCKED subquery (two workers never get the same rep).
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.base.exceptions import TwilioRestException
+
+from app.config import Settings, get_settings
+from app.models import Attempt, Lead, Rep, Source, Team, new_id
+
+log = logging.getLogger(__name__)
+
+REP_PASSES = ("rep_no_answer", "rep_declined", "rep_busy")
+# A placed call that never reports back releases its rep after the ring time plus this.
+CALLBACK_GRACE = timedelta(minutes=2)
+CARRIER_RETRY_AFTER = timedelta(minutes=1)
+FIRST_BACKOFF_S = 0.05
+
+
+@dataclass
+class RepCall:
+    attempt_id: UUID
+    rep_id: UUID
+    rep_phone: str
+
+
+@dataclass
+class Round:
+    """What start_round decided: calls to place now, or why there are none."""
+
+    result: str  # "started", "waiting", "unreached" or "not_due"
+    lead_id: UUID
+    team: str = "default"
+    calls: list[RepCall] = field(default_factory=list)
+    started_at: datetime | None = None
+
+
+def placing_lease() -> timedelta:
+    """How long a claim may go without a placed call before the sweeper hands the lead on."""
+    return timedelta(seconds=get_settings().claim_lease_seconds)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def lock_due_lead(session: AsyncSession, lead_id: UUID) -> Lead | None:
+    return await session.scalar(
+        select(Lead)
+        .where(Lead.id == lead_id, Lead.dial_due_at.is_not(None), Lead.live_ring_group.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def reps_who_passed(session: AsyncSession, lead_id: UUID) -> list[UUID]:
+    rows = await session.scalars(
+        select(Attempt.rep_id).where(
+            Attempt.lead_id == lead_id,
+            Attempt.outcome.in_(REP_PASSES),
+            Attempt.rep_id.is_not(None),
+        )
+    )
+    return [rep_id for rep_id in rows if rep_id is not None]
+
+
+async def claim_reps(
+    session: AsyncSession, *, team: Team, count: int, exclude: list[UUID], at: datetime
+) -> list[Rep]:
+    """Mark up to `count` free reps of the team as ringing, in one statement."""
+    order = (
+        Rep.last_offered_at.asc().nulls_first()
+        if team.routing == "round_robin"
+        else Rep.idle_since.asc()
+    )
+    free = (
+        select(Rep.id)
+        .where(Rep.team == team.slug, Rep.availability == "available", Rep.call_state == "idle")
+        .where(Rep.id.not_in(exclude) if exclude else Rep.id.is_not(None))
+        .order_by(order, Rep.id)
+        .limit(count)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = await session.scalars(
+        update(Rep)
+        .where(Rep.id.in_(free.scalar_subquery()))
+        .values(call_state="ringing", last_offered_at=at, claim_expires_at=at + placing_lease())
+        .returning(Rep)
+    )
+    return list(claimed)
+
+
+async def untried_reps(session: AsyncSession, *, team: str, exclude: list[UUID]) -> int:
+    """Reps who could still take this lead once they are free (off a call, back from away)."""
+    query = select(func.count()).where(Rep.team == team)
+    if exclude:
+        query = query.where(Rep.id.not_in(exclude))
+    return int(await session.scalar(query) or 0)
+
+
+async def team_for(session: AsyncSession, source_id: UUID) -> Team:
+    source = await session.get(Source, source_id)
+    assert source is not None
+    team = await session.get(Team, source.team)
+    return team or Team(slug=source.team, routing="longest_idle", ring_group_size=1)
+
+
+async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
+    """Offer a due lead to the next free rep (or reps, for simultaneous ring)."""
+    lead = await lock_due_lead(session, lead_id)
+    if lead is None:
+        return Round("not_due", lead_id)
+    started = now()
+    team = await team_for(session, lead.source_id)
+    passed = await reps_who_passed(session, lead.id)
+    count = team.ring_group_size if team.routing == "simultaneous" else 1
+    reps = await claim_reps(session, team=team, count=count, exclude=passed, at=started)
+    if not reps:
+        return await no_rep_now(session, lead, team.slug, passed)
+    lead.dial_job_started_at = lead.dial_job_started_at or started
+    calls = open_attempts(session, lead, reps, team.routing, started)
+    await session.flush()
+    return Round("started", lead.id, team.slug, calls, started)
+
+
+async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[UUID]) -> Round:
+    if not passed or await untried_reps(session, team=team, exclude=passed):
+        lead.status = "waiting"  # stays due: dialed the moment a rep frees up
+        return Round("waiting", lead.id, team)
+    lead.status, lead.dial_due_at = "unreached", None
+    return Round("unreached", lead.id, team)
+
+
+def open_attempts(
+    session: AsyncSession, lead: Lead, reps: list[Rep], routing: str, at: datetime
+) -> list[RepCall]:
+    group = new_id()
+    lead.live_ring_group, lead.dial_due_at, lead.status = group, None, "dialing"
+    lead.dial_round += 1
+    lead.first_call_at = lead.first_call_at or at
+    calls = []
+    for rep in reps:
+        attempt = Attempt(
+            id=new_id(),
+            lead_id=lead.id,
+            rep_id=rep.id,
+            ring_group=group,
+            routing=routing,
+            status="placing",
+            webhook_received_at=lead.received_at,
+            job_started_at=at,
+            create_sent_at=at,
+            created_at=at,
+        )
+        session.add(attempt)
+        rep.current_attempt_id = attempt.id
+        calls.append(RepCall(attempt.id, rep.id, rep.phone))
+    return calls
+
+
+def is_retryable(exc: Exception) -> bool:
+    if isinstance(exc, TwilioRestException):
+        status = int(exc.status)
+        return status == 429 or status >= 500
+    return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError)
+
+
+async def create_rep_call(
+    client: Any, *, settings: Settings, call: RepCall, deadline: float
+) -> tuple[Any, int]:
+    """calls.create to the rep, retrying 429 and 5xx with backoff until the dial budget is spent."""
+    base = settings.public_base_url.rstrip("/")
+    retries, backoff = 0, FIRST_BACKOFF_S
+    while True:
+        try:
+            created = await client.calls.create_async(
+                to=call.rep_phone,
+                from_=settings.caller_id,
+                url=f"{base}/twilio/voice/rep?attempt={call.attempt_id}",
+                status_callback=f"{base}/twilio/status/rep?attempt={call.attempt_id}",
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                timeout=settings.rep_ring_timeout_seconds,
+            )
+            return created, retries
+        except Exception as exc:
+            loop_time = asyncio.get_running_loop().time()
+            if not is_retryable(exc) or loop_time + backoff > deadline:
+                raise CarrierFailure(str(exc), retries) from exc
+            retries += 1
+            await asyncio.sleep(backoff)
+            backoff *= 2
+
+
+class CarrierFailure(Exception):
+    def __init__(self, message: str, retries: int) -> None:
+        super().__init__(message)
+        self.retries = retries
+
+
+async def record_placed(
+    session: AsyncSession,
+    *,
+    call: RepCall,
+    sid: str,
+    queue_time_ms: int | None,
+    retries: int,
+    ring_timeout: int,
+) -> None:
+    """Store the CallSid the moment it returns; a callback may already have stored it."""
+    at = now()
+    await session.execute(
+        update(Attempt)
+        .where(Attempt.id == call.attempt_id)
+        .values(
+            rep_call_sid=func.coalesce(Attempt.rep_call_sid, sid),
+            sid_returned_at=at,
+            queue_time_ms=queue_time_ms,
+            carrier_retries=retries,
+            status=func.coalesce(func.nullif(Attempt.status, "placing"), "ringing"),
+        )
+    )
+    await session.execute(
+        update(Rep)
+        .where(
+            Rep.id == call.rep_id,
+            Rep.current_attempt_id == call.attempt_id,
+            Rep.claim_expires_at.is_not(None),
+        )
+        .values(claim_expires_at=at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE)
+    )

@@ -1,0 +1,345 @@
+"""What the carrier tells us about calls, turned into attempt outcomes and the next move.
+
+Every function here runs inside the caller's transaction and returns the follow-ups (leads to
+dial, teams with a rep just freed, ring groups to cancel) to enqueue after the commit.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.models import Attempt, CallEvent, Lead, Rep
+
+TERMINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
+REP_LEG_OUTCOMES = {
+    "no-answer": "rep_no_answer",
+    "busy": "rep_busy",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+DIAL_OUTCOMES = {
+    "busy": "lead_busy",
+    "no-answer": "lead_no_answer",
+    "failed": "failed",
+    "canceled": "lead_no_answer",
+}
+MISSES = ("rep_no_answer", "rep_busy")
+
+
+@dataclass
+class FollowUps:
+    dial_leads: list[tuple[UUID, int]] = field(default_factory=list)
+    free_teams: set[str] = field(default_factory=set)
+    cancel_groups: list[tuple[UUID, UUID]] = field(default_factory=list)
+
+
+def event_time(params: dict[str, str]) -> datetime:
+    """Twilio's Timestamp (RFC 2822) when it sent one, else now."""
+    try:
+        return parsedate_to_datetime(params["Timestamp"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+async def record_event(
+    session: AsyncSession, *, attempt_id: UUID | None, leg: str, params: dict[str, str]
+) -> bool:
+    """Store a status callback once; False when it is a retry of one already stored."""
+    stored = await session.scalar(
+        insert(CallEvent)
+        .values(
+            call_sid=params.get("CallSid", ""),
+            call_status=params.get("CallStatus", ""),
+            attempt_id=attempt_id,
+            leg=leg,
+            payload=params,
+        )
+        .on_conflict_do_nothing()
+        .returning(CallEvent.call_sid)
+    )
+    return stored is not None
+
+
+async def lock_attempt(session: AsyncSession, attempt_id: UUID) -> Attempt | None:
+    return await session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+
+
+async def lock_lead(session: AsyncSession, lead_id: UUID) -> Lead:
+    lead = await session.scalar(select(Lead).where(Lead.id == lead_id).with_for_update())
+    assert lead is not None
+    return lead
+
+
+async def rep_status(
+    session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
+) -> FollowUps:
+    """A status callback of the rep's leg."""
+    follow = FollowUps()
+    if not await record_event(session, attempt_id=attempt_id, leg="rep", params=params):
+        return follow
+    attempt = await lock_attempt(session, attempt_id)
+    if attempt is None:
+        return follow
+    at, status = event_time(params), params.get("CallStatus", "")
+    attempt.rep_call_sid = attempt.rep_call_sid or params.get("CallSid")
+    await session.execute(
+        update(Rep)
+        .where(Rep.id == attempt.rep_id, Rep.current_attempt_id == attempt.id)
+        .values(claim_expires_at=None)
+    )
+    if status == "ringing":
+        attempt.rep_ringing_at = attempt.rep_ringing_at or at
+    elif status == "in-progress":
+        attempt.rep_answered_at = attempt.rep_answered_at or at
+    elif status in TERMINAL_STATUSES and attempt.ended_at is None:
+        await finish_attempt(session, attempt, status, params, at, follow)
+    return follow
+
+
+def rep_leg_outcome(attempt: Attempt, status: str) -> str:
+    if attempt.outcome:
+        return attempt.outcome
+    if status in REP_LEG_OUTCOMES:
+        return REP_LEG_OUTCOMES[status]
+    # Answered but never accepted: hung up, or the rep's own voicemail took the call.
+    return "lead_no_answer" if attempt.rep_accepted_at else "rep_no_answer"
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, round((end - start).total_seconds()))
+
+
+async def finish_attempt(
+    session: AsyncSession,
+    attempt: Attempt,
+    status: str,
+    params: dict[str, str],
+    at: datetime,
+    follow: FollowUps,
+) -> None:
+    attempt.outcome = rep_leg_outcome(attempt, status)
+    attempt.status, attempt.ended_at = "ended", at
+    attempt.total_seconds = int(params.get("CallDuration") or 0)
+    attempt.ring_seconds = seconds_between(
+        attempt.rep_ringing_at or attempt.create_sent_at, attempt.rep_answered_at or at
+    )
+    await release_rep(session, attempt, follow)
+    await settle_lead(session, attempt, follow)
+
+
+async def release_rep(session: AsyncSession, attempt: Attempt, follow: FollowUps) -> None:
+    rep = await session.scalar(select(Rep).where(Rep.id == attempt.rep_id).with_for_update())
+    if rep is None:
+        return
+    if rep.current_attempt_id == attempt.id:
+        rep.call_state, rep.current_attempt_id, rep.claim_expires_at = "idle", None, None
+        rep.idle_since = datetime.now(UTC)
+        follow.free_teams.add(rep.team)
+    count_miss(rep, attempt.outcome)
+
+
+def count_miss(rep: Rep, outcome: str | None) -> None:
+    """Two misses in a row set a rep away, so leads stop waiting on a phone nobody answers."""
+    if outcome not in MISSES:
+        if outcome != "canceled":
+            rep.missed_in_row = 0
+        return
+    rep.missed_in_row += 1
+    limit = get_settings().rep_misses_before_away
+    if rep.missed_in_row >= limit and rep.availability == "available":
+        rep.availability = "away"
+        rep.availability_reason = f"missed {rep.missed_in_row} calls in a row"
+        rep.availability_changed_at = datetime.now(UTC)
+
+
+async def group_has_other_live_legs(session: AsyncSession, attempt: Attempt) -> bool:
+    live = await session.scalar(
+        select(Attempt.id)
+        .where(
+            Attempt.ring_group == attempt.ring_group,
+            Attempt.id != attempt.id,
+            Attempt.ended_at.is_(None),
+            Attempt.outcome.is_(None),
+        )
+        .limit(1)
+    )
+    return live is not None
+
+
+async def settle_lead(session: AsyncSession, attempt: Attempt, follow: FollowUps) -> None:
+    """End the lead's round when its last leg ends; hand a passed lead to the next rep."""
+    lead = await lock_lead(session, attempt.lead_id)
+    if lead.accepted_attempt_id == attempt.id:
+        lead.live_ring_group = None
+        lead.status = "connected" if attempt.outcome == "connected" else "unreached"
+        return
+    await hand_on_if_round_over(session, lead, attempt, follow)
+
+
+async def hand_on_if_round_over(
+    session: AsyncSession, lead: Lead, attempt: Attempt, follow: FollowUps
+) -> None:
+    if lead.live_ring_group != attempt.ring_group or lead.accepted_attempt_id is not None:
+        return
+    if await group_has_other_live_legs(session, attempt):
+        return
+    lead.live_ring_group, lead.dial_due_at, lead.status = None, datetime.now(UTC), "dialing"
+    follow.dial_leads.append((lead.id, lead.dial_round))
+
+
+async def rep_choice(
+    session: AsyncSession, *, attempt_id: UUID, digits: str
+) -> tuple[Attempt | None, bool, FollowUps]:
+    """The rep's key after the whisper. Returns (attempt, accepted, follow-ups)."""
+    follow = FollowUps()
+    attempt = await lock_attempt(session, attempt_id)
+    if attempt is None or attempt.ended_at is not None or attempt.outcome is not None:
+        return attempt, False, follow
+    attempt.digits = digits
+    if digits == "1" and await win_lead(session, attempt):
+        attempt.rep_accepted_at, attempt.status = datetime.now(UTC), "bridging"
+        if attempt.routing == "simultaneous":
+            follow.cancel_groups.append((attempt.ring_group, attempt.id))
+        return attempt, True, follow
+    attempt.outcome = pass_outcome(digits, lost_race=digits == "1")
+    lead = await lock_lead(session, attempt.lead_id)
+    await hand_on_if_round_over(session, lead, attempt, follow)
+    return attempt, False, follow
+
+
+def pass_outcome(digits: str, *, lost_race: bool) -> str:
+    if lost_race:
+        return "canceled"
+    return "rep_declined" if digits else "rep_no_answer"
+
+
+async def win_lead(session: AsyncSession, attempt: Attempt) -> bool:
+    """First rep to press 1 takes the lead; the compare-and-set makes it one winner."""
+    won = await session.scalar(
+        update(Lead)
+        .where(
+            Lead.id == attempt.lead_id,
+            Lead.live_ring_group == attempt.ring_group,
+            Lead.accepted_attempt_id.is_(None),
+        )
+        .values(accepted_attempt_id=attempt.id, status="connecting")
+        .returning(Lead.id)
+    )
+    return won is not None
+
+
+async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> tuple[Attempt | None, bool]:
+    """The rep picked up and the whisper is about to play. False if the lead is gone."""
+    attempt = await lock_attempt(session, attempt_id)
+    if attempt is None or attempt.ended_at is not None:
+        return attempt, False
+    attempt.rep_answered_at = attempt.rep_answered_at or datetime.now(UTC)
+    lead = await session.get(Lead, attempt.lead_id)
+    taken = lead is None or (
+        lead.accepted_attempt_id is not None or lead.live_ring_group != attempt.ring_group
+    )
+    return attempt, not taken
+
+
+async def dial_result(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+    """The <Dial> to the lead ended: connected, or why not."""
+    attempt = await lock_attempt(session, attempt_id)
+    if attempt is None or attempt.outcome is not None:
+        return
+    status = params.get("DialCallStatus", "")
+    attempt.lead_call_sid = attempt.lead_call_sid or params.get("DialCallSid")
+    attempt.talk_seconds = int(params.get("DialCallDuration") or 0)
+    answered_by = params.get("AnsweredBy") or attempt.answered_by or ""
+    attempt.answered_by = answered_by or None
+    if status in ("completed", "answered"):
+        attempt.outcome = "lead_voicemail" if answered_by.startswith("machine") else "connected"
+    else:
+        attempt.outcome = DIAL_OUTCOMES.get(status, "failed")
+
+
+async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+    """A status callback of the lead's leg (the <Number> of the bridge)."""
+    if not await record_event(session, attempt_id=attempt_id, leg="lead", params=params):
+        return
+    attempt = await lock_attempt(session, attempt_id)
+    if attempt is None:
+        return
+    attempt.lead_call_sid = attempt.lead_call_sid or params.get("CallSid")
+    if params.get("AnsweredBy"):
+        attempt.answered_by = params["AnsweredBy"]
+        await correct_to_voicemail(session, attempt)
+    if params.get("CallStatus") == "in-progress":
+        attempt.lead_answered_at = attempt.lead_answered_at or event_time(params)
+    if params.get("CallStatus") == "in-progress" and attempt.outcome is None:
+        lead = await session.get(Lead, attempt.lead_id)
+        if lead is not None and lead.connected_at is None:
+            lead.connected_at = event_time(params)
+
+
+async def fail_attempt(
+    session: AsyncSession, *, attempt_id: UUID, error: str, retry_after: timedelta | None
+) -> FollowUps:
+    """Close an attempt whose call could not be placed or never reported back."""
+    follow = FollowUps()
+    attempt = await lock_attempt(session, attempt_id)
+    if attempt is None or attempt.ended_at is not None:
+        return follow
+    attempt.outcome, attempt.error = "failed", error
+    attempt.status, attempt.ended_at = "ended", datetime.now(UTC)
+    await release_rep(session, attempt, follow)
+    lead = await lock_lead(session, attempt.lead_id)
+    if retry_after is None:
+        await hand_on_if_round_over(session, lead, attempt, follow)
+    elif lead.live_ring_group == attempt.ring_group and not await group_has_other_live_legs(
+        session, attempt
+    ):
+        # The carrier is failing: try this lead again later instead of burning every rep.
+        lead.live_ring_group, lead.status = None, "unreached"
+        lead.dial_due_at = datetime.now(UTC) + retry_after
+    return follow
+
+
+async def release_expired_claims(session: AsyncSession, *, limit: int = 100) -> FollowUps:
+    """Reps whose calls were never placed, or never reported back, go back to work."""
+    follow = FollowUps()
+    stale = await session.scalars(
+        select(Rep.current_attempt_id)
+        .where(Rep.claim_expires_at < datetime.now(UTC), Rep.current_attempt_id.is_not(None))
+        .limit(limit)
+    )
+    for attempt_id in list(stale):
+        assert attempt_id is not None
+        found = await fail_attempt(
+            session, attempt_id=attempt_id, error="no word from the carrier", retry_after=None
+        )
+        merge(follow, found)
+        await session.execute(
+            update(Rep)
+            .where(Rep.current_attempt_id == attempt_id)
+            .values(call_state="idle", current_attempt_id=None, claim_expires_at=None)
+        )
+    return follow
+
+
+def merge(into: FollowUps, other: FollowUps) -> None:
+    into.dial_leads += other.dial_leads
+    into.free_teams |= other.free_teams
+    into.cancel_groups += other.cancel_groups
+
+
+async def correct_to_voicemail(session: AsyncSession, attempt: Attempt) -> None:
+    """Machine detection can report after the bridge ended: a machine is not a contact."""
+    if not (attempt.answered_by or "").startswith("machine") or attempt.outcome != "connected":
+        return
+    attempt.outcome = "lead_voicemail"
+    lead = await lock_lead(session, attempt.lead_id)
+    if lead.accepted_attempt_id == attempt.id and lead.status == "connected":
+        lead.status = "unreached"

@@ -1,0 +1,104 @@
+"""TwiML and status callbacks for the carrier. Every request is checked with X-Twilio-Signature
+against PUBLIC_BASE_URL, always: there is no switch to turn it off."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from twilio.request_validator import RequestValidator
+
+from app.calls import outcomes
+from app.config import get_settings
+from app.db import SessionDep
+from app.deps import ArqDep
+from app.errors import Forbidden
+from app.models import Lead, Source
+from app.queue import enqueue_cancel_ring_group, enqueue_dial, enqueue_dial_waiting
+from app.voice import twiml
+
+router = APIRouter(prefix="/twilio", tags=["carrier callbacks"], include_in_schema=False)
+
+
+async def signed_params(request: Request) -> dict[str, str]:
+    """The callback's form parameters, after proving the carrier sent them."""
+    settings = get_settings()
+    form = await request.form()
+    params = {key: str(value) for key, value in form.items()}
+    url = settings.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not RequestValidator(settings.carrier_auth_token).validate(url, params, signature):
+        raise Forbidden("The request is not signed by the carrier.", field="X-Twilio-Signature")
+    return params
+
+
+SignedParams = Annotated[dict[str, str], Depends(signed_params)]
+
+
+def xml(document: str) -> Response:
+    return Response(document, media_type="application/xml")
+
+
+async def after_commit(session: SessionDep, arq: ArqDep, follow: outcomes.FollowUps) -> None:
+    await session.commit()
+    for lead_id, dial_round in follow.dial_leads:
+        await enqueue_dial(arq, lead_id, dial_round)
+    for ring_group, winner in follow.cancel_groups:
+        await enqueue_cancel_ring_group(arq, ring_group, winner)
+    for team in follow.free_teams:
+        await enqueue_dial_waiting(arq, team)
+
+
+@router.post("/voice/rep")
+async def rep_answered(attempt: UUID, params: SignedParams, session: SessionDep) -> Response:
+    found, still_offered = await outcomes.rep_answered(session, attempt_id=attempt)
+    if found is None or not still_offered:
+        return xml(twiml.goodbye("Another rep has taken this lead. Thank you."))
+    lead = await session.get(Lead, found.lead_id)
+    assert lead is not None
+    source = await session.get(Source, lead.source_id)
+    assert source is not None
+    base = get_settings().public_base_url.rstrip("/")
+    choice = twiml.attempt_urls(base, found)["choice"]
+    return xml(twiml.whisper(lead, source, choice, get_settings().whisper_gather_seconds))
+
+
+@router.post("/voice/choice")
+async def rep_choice(
+    attempt: UUID, params: SignedParams, session: SessionDep, arq: ArqDep
+) -> Response:
+    found, accepted, follow = await outcomes.rep_choice(
+        session, attempt_id=attempt, digits=params.get("Digits", "")
+    )
+    if found is None or not accepted:
+        await after_commit(session, arq, follow)
+        return xml(twiml.goodbye("Passing this lead on." if params.get("Digits") else None))
+    lead = await session.get(Lead, found.lead_id)
+    source = await session.get(Source, lead.source_id) if lead else None
+    assert lead is not None and source is not None
+    settings = get_settings()
+    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found)
+    document = twiml.bridge(
+        lead, source.caller_id or settings.caller_id, urls, settings.lead_ring_timeout_seconds
+    )
+    await after_commit(session, arq, follow)
+    return xml(document)
+
+
+@router.post("/voice/dial-result")
+async def dial_result(attempt: UUID, params: SignedParams, session: SessionDep) -> Response:
+    await outcomes.dial_result(session, attempt_id=attempt, params=params)
+    return xml(twiml.goodbye())
+
+
+@router.post("/status/rep", status_code=204)
+async def rep_status(attempt: UUID, params: SignedParams, session: SessionDep, arq: ArqDep) -> None:
+    follow = await outcomes.rep_status(session, attempt_id=attempt, params=params)
+    await after_commit(session, arq, follow)
+
+
+@router.post("/status/lead", status_code=204)
+async def lead_status(attempt: UUID, params: SignedParams, session: SessionDep) -> None:
+    await outcomes.lead_status(session, attempt_id=attempt, params=params)

@@ -1,0 +1,80 @@
+"""The TwiML the rep hears: the whisper, the bridge to the lead, and the goodbyes."""
+
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from app.models import Attempt, Lead, Source
+
+WHISPER_FIELD_LIMIT = 3
+WHISPER_CHARS = 160
+IDENTITY_FIELDS = {"name", "first_name", "last_name", "full_name", "phone", "email"}
+
+
+def lead_name(lead: Lead) -> str:
+    parts = [lead.first_name, lead.last_name]
+    return lead.full_name or " ".join(p for p in parts if p) or "a new lead"
+
+
+def what_they_said(lead: Lead) -> str:
+    """A few of the form's own answers, short: enough for the rep to open the call well."""
+    answers = [
+        f"{key}: {value}"
+        for key, value in lead.fields.items()
+        if value
+        and key.lower() not in IDENTITY_FIELDS
+        and value not in (lead.phone_raw, lead.email)
+    ][:WHISPER_FIELD_LIMIT]
+    text = ". ".join(answers)
+    return text if len(text) <= WHISPER_CHARS else text[: WHISPER_CHARS - 3] + "..."
+
+
+def whisper(lead: Lead, source: Source, choice_url: str, gather_seconds: int) -> str:
+    response = VoiceResponse()
+    gather = Gather(
+        num_digits=1,
+        timeout=gather_seconds,
+        action=choice_url,
+        method="POST",
+        action_on_empty_result=True,
+    )
+    gather.say(f"New lead from {source.name}: {lead_name(lead)}. {what_they_said(lead)}")
+    gather.say("Press 1 to call them now. Press 3 to pass.")
+    response.append(gather)
+    return str(response)
+
+
+def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
+    response = VoiceResponse()
+    response.say("Connecting you now.")
+    dial = Dial(
+        answer_on_bridge=True,
+        caller_id=caller_id,
+        timeout=ring_seconds,
+        action=urls["dial_result"],
+        method="POST",
+    )
+    dial.number(
+        lead.phone,
+        status_callback=urls["lead_status"],
+        status_callback_event="initiated ringing answered completed",
+        status_callback_method="POST",
+        machine_detection="Enable",
+    )
+    response.append(dial)
+    return str(response)
+
+
+def goodbye(message: str | None = None) -> str:
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    response.hangup()
+    return str(response)
+
+
+def attempt_urls(base: str, attempt: Attempt) -> dict[str, str]:
+    query = f"?attempt={attempt.id}"
+    return {
+        "choice": f"{base}/twilio/voice/choice{query}",
+        "dial_result": f"{base}/twilio/voice/dial-result{query}",
+        "lead_status": f"{base}/twilio/status/lead{query}",
+    }

@@ -1,0 +1,144 @@
+"""The dial, end to end: a real worker process, real Postgres and Redis, the carrier sandbox."""
+
+from tests.calls.conftest import Stack, eventually, wait_settled
+
+LEAD = "+14155550142"
+REP_A, REP_B, REP_C = "+14155550101", "+14155550102", "+14155550103"
+ANSWER_AND_ACCEPT = {"answer": "human", "answer_after_s": 1, "digits": "1"}
+
+
+async def test_rep_presses_1_and_is_bridged_to_the_lead(stack: Stack) -> None:
+    await stack.add_source()
+    rep = await stack.add_rep("Dana", REP_A)
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    lead_id = await stack.send_lead(LEAD, message="Call me about pricing")
+    await wait_settled(stack, lead_id)
+    lead = await stack.lead(lead_id)
+    assert lead.status == "connected" and lead.connected_at is not None
+    [attempt] = await stack.attempts(lead_id)
+    assert attempt.outcome == "connected" and attempt.rep_id == rep.id and attempt.digits == "1"
+    stamps = [
+        attempt.webhook_received_at,
+        attempt.job_started_at,
+        attempt.create_sent_at,
+        attempt.sid_returned_at,
+        attempt.rep_answered_at,
+        attempt.rep_accepted_at,
+        attempt.lead_answered_at,
+        attempt.ended_at,
+    ]
+    assert all(stamps), stamps
+    assert stamps[0] <= stamps[1] <= stamps[2] <= stamps[3]
+    assert attempt.talk_seconds and attempt.total_seconds and attempt.lead_call_sid
+    [rep_call] = await stack.calls_to(REP_A)
+    assert rep_call["sid"] == attempt.rep_call_sid
+    whisper = str(rep_call["played"])
+    assert "Ada Lovelace" in whisper and "pricing" in whisper
+    assert len(await stack.calls_to(LEAD)) == 1
+    freed = await stack.rep(rep.id)
+    assert freed.call_state == "idle" and freed.current_attempt_id is None
+
+
+async def test_rep_no_answer_hands_the_lead_to_the_next_rep(stack: Stack) -> None:
+    await stack.add_source()
+    await stack.add_rep("Missy", REP_A, idle_minutes=10)
+    await stack.add_rep("Bo", REP_B, idle_minutes=5)
+    await stack.script(REP_A, answer="no-answer")
+    await stack.script(REP_B, **ANSWER_AND_ACCEPT)
+    lead_id = await stack.send_lead(LEAD)
+    await wait_settled(stack, lead_id)
+    first, second = await stack.attempts(lead_id)
+    assert (first.outcome, second.outcome) == ("rep_no_answer", "connected")
+    assert (await stack.lead(lead_id)).status == "connected"
+
+
+async def test_rep_voicemail_pressing_nothing_passes_to_the_next_rep(stack: Stack) -> None:
+    await stack.add_source()
+    await stack.add_rep("Vic", REP_A, idle_minutes=10)
+    await stack.add_rep("Bo", REP_B, idle_minutes=5)
+    await stack.script(REP_A, answer="machine", answer_after_s=1)
+    await stack.script(REP_B, **ANSWER_AND_ACCEPT)
+    lead_id = await stack.send_lead(LEAD)
+    await wait_settled(stack, lead_id)
+    first, second = await stack.attempts(lead_id)
+    assert (first.outcome, first.digits) == ("rep_no_answer", "")
+    assert second.outcome == "connected"
+
+
+async def test_rep_pressing_3_declines_and_the_next_rep_gets_the_lead(stack: Stack) -> None:
+    await stack.add_source()
+    await stack.add_rep("Dee", REP_A, idle_minutes=10)
+    await stack.add_rep("Bo", REP_B, idle_minutes=5)
+    await stack.script(REP_A, answer="human", answer_after_s=1, digits="3")
+    await stack.script(REP_B, **ANSWER_AND_ACCEPT)
+    lead_id = await stack.send_lead(LEAD)
+    await wait_settled(stack, lead_id)
+    first, second = await stack.attempts(lead_id)
+    assert (first.outcome, first.digits, second.outcome) == ("rep_declined", "3", "connected")
+    assert (await stack.rep(first.rep_id)).missed_in_row == 0
+
+
+async def test_a_rep_who_misses_twice_in_a_row_is_set_away(stack: Stack) -> None:
+    await stack.add_source()
+    rep = await stack.add_rep("Sleepy", REP_A)
+    await stack.script(REP_A, answer="no-answer")
+    for phone in (LEAD, "+14155550143"):
+        lead_id = await stack.send_lead(phone)
+        await wait_settled(stack, lead_id)
+        assert (await stack.lead(lead_id)).status == "unreached"
+    away = await stack.rep(rep.id)
+    assert away.availability == "away" and away.missed_in_row == 2
+    assert away.availability_reason == "missed 2 calls in a row"
+
+
+async def test_no_rep_free_the_lead_waits_and_is_dialed_when_one_frees_up(stack: Stack) -> None:
+    from tests.conftest import create_live_api_key
+
+    await stack.add_source()
+    rep = await stack.add_rep("Later", REP_A, availability="away")
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    lead_id = await stack.send_lead(LEAD)
+
+    async def waiting() -> bool:
+        return (await stack.lead(lead_id)).status == "waiting"
+
+    await eventually(waiting, what="the lead to wait")
+    headers = await create_live_api_key(stack.sessions)
+    response = await stack.api.patch(
+        f"/v1/reps/{rep.id}", json={"availability": "available"}, headers=headers
+    )
+    assert response.status_code == 200
+    await wait_settled(stack, lead_id, within=3)
+    assert (await stack.lead(lead_id)).status == "connected"
+
+
+async def test_a_rep_finishing_a_call_takes_the_oldest_waiting_lead(stack: Stack) -> None:
+    await stack.add_source()
+    await stack.add_rep("Solo", REP_A)
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    first = await stack.send_lead(LEAD)
+    second = await stack.send_lead("+14155550143")
+    third = await stack.send_lead("+14155550144")
+    for lead_id in (first, second, third):
+        await wait_settled(stack, lead_id)
+    connected = [
+        (await stack.attempts(lead_id))[0].created_at for lead_id in (first, second, third)
+    ]
+    assert connected == sorted(connected)
+
+
+async def test_lead_no_answer_and_voicemail_are_logged(stack: Stack) -> None:
+    await stack.add_source()
+    await stack.add_rep("Dana", REP_A)
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    await stack.script(LEAD, answer="no-answer")
+    await stack.script("+14155550143", answer="machine", answer_after_s=1)
+    no_answer = await stack.send_lead(LEAD)
+    await wait_settled(stack, no_answer)
+    voicemail = await stack.send_lead("+14155550143")
+    await wait_settled(stack, voicemail)
+    [missed] = await stack.attempts(no_answer)
+    [machine] = await stack.attempts(voicemail)
+    assert missed.outcome == "lead_no_answer"
+    assert machine.outcome == "lead_voicemail" and (machine.answered_by or "").startswith("machine")
+    assert (await stack.lead(no_answer)).status == "unreached"
