@@ -52,7 +52,12 @@ class Webhooks:
         return url, headers, body
 
     async def send(self, url: str, method: str, params: dict[str, str]) -> WebhookResult:
-        full_url, headers, body = self.signed_request(url, method.upper(), params)
+        return await self.deliver(method, *self.signed_request(url, method.upper(), params))
+
+    async def deliver(
+        self, method: str, full_url: str, headers: dict[str, str], body: dict[str, str] | None
+    ) -> WebhookResult:
+        """Send a request built by `signed_request`; sending it again repeats it exactly."""
         started = time.perf_counter()
         try:
             response = await self._client.request(

@@ -309,9 +309,6 @@ class CallRun:
         method: str,
         params: dict[str, str],
     ) -> None:
-        from sandbox.callbacks import delivery_log
-
         if previous is not None:
             await asyncio.wait({previous})
-        result = await self.sandbox.webhooks.send(url, method, params)
-        self.record.callbacks.append(delivery_log(kind, url, method, params, result))
+        self.record.callbacks.extend(await self.sandbox.send_callback(kind, url, method, params))

@@ -1,10 +1,11 @@
-"""The sandbox's own control API (no auth): script phones, read the call log, reset."""
+"""The sandbox's own control API (no auth): script phones, inject faults, read the log, reset."""
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sandbox.faults import FaultPlan
 from sandbox.phones import PhoneScript
 from sandbox.rules import is_endpoint
 from sandbox.state import Sandbox
@@ -35,6 +36,27 @@ async def delete_phone(request: Request) -> JSONResponse:
 async def list_phones(request: Request) -> JSONResponse:
     phones = sandbox_of(request).phones.all()
     return JSONResponse({number: script.model_dump() for number, script in phones.items()})
+
+
+async def put_faults(request: Request) -> JSONResponse:
+    try:
+        plan = FaultPlan.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)  # ctx holds exceptions
+        return JSONResponse({"error": errors}, status_code=422)
+    faults = sandbox_of(request).faults
+    faults.set(plan)
+    return JSONResponse(faults.view())
+
+
+async def get_faults(request: Request) -> JSONResponse:
+    return JSONResponse(sandbox_of(request).faults.view())
+
+
+async def delete_faults(request: Request) -> JSONResponse:
+    faults = sandbox_of(request).faults
+    faults.clear()
+    return JSONResponse(faults.view())
 
 
 async def list_calls(request: Request) -> JSONResponse:
@@ -68,6 +90,9 @@ routes = [
     Route("/_sandbox/phones", list_phones, methods=["GET"]),
     Route("/_sandbox/phones/{number}", put_phone, methods=["PUT"]),
     Route("/_sandbox/phones/{number}", delete_phone, methods=["DELETE"]),
+    Route("/_sandbox/faults", get_faults, methods=["GET"]),
+    Route("/_sandbox/faults", put_faults, methods=["PUT"]),
+    Route("/_sandbox/faults", delete_faults, methods=["DELETE"]),
     Route("/_sandbox/calls", list_calls, methods=["GET"]),
     Route("/_sandbox/calls/{sid}", get_call, methods=["GET"]),
     Route("/_sandbox/messages", list_messages, methods=["GET"]),

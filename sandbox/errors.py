@@ -28,11 +28,14 @@ INVALID_CONTENT_TYPE = 12300
 class TwilioApiError(Exception):
     """A refusal, rendered exactly like Twilio's REST error body."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from sandbox.callbacks import delivery_log
 from sandbox.records import API_VERSION, MessageRecord, now
 from sandbox.state import Sandbox
 
@@ -55,5 +54,4 @@ async def report(sandbox: Sandbox, record: MessageRecord, status: str) -> None:
     }
     if record.error_code:
         params["ErrorCode"] = str(record.error_code)
-    result = await sandbox.webhooks.send(url, "POST", params)
-    record.callbacks.append(delivery_log("status", url, "POST", params, result))
+    record.callbacks.extend(await sandbox.send_callback("status", url, "POST", params))

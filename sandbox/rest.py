@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox import errors, rules
+from sandbox import errors, faults, rules
 from sandbox.errors import TwilioApiError
 from sandbox.messages import send_message
 from sandbox.network import place_call, update_call
@@ -67,7 +67,17 @@ async def validated(request: Request, operation: OperationRef) -> dict[str, Any]
     )
 
 
+async def injected_fault(request: Request, operation: str) -> None:
+    """Answer with the fault the plan holds for this request (after auth, before validation)."""
+    sandbox: Sandbox = request.app.state.sandbox
+    authorize(sandbox, request.headers.get("authorization", ""))
+    await request.body()  # read it all, so the connection can be kept alive
+    await sandbox.faults.serve(operation)
+
+
 async def create_call(request: Request) -> JSONResponse:
+    if faults.CALLS_CREATE in request.app.state.sandbox.faults.armed:
+        await injected_fault(request, faults.CALLS_CREATE)
     params = await validated(request, CALLS_CREATE)
     rules.check_call_create(params)
     record = place_call(request.app.state.sandbox, params)
@@ -107,6 +117,8 @@ async def change_call(request: Request) -> JSONResponse:
 
 
 async def create_message(request: Request) -> JSONResponse:
+    if faults.MESSAGES_CREATE in request.app.state.sandbox.faults.armed:
+        await injected_fault(request, faults.MESSAGES_CREATE)
     params = await validated(request, MESSAGES_CREATE)
     rules.check_message_create(params)
     record = send_message(request.app.state.sandbox, params)

@@ -27,7 +27,9 @@ def build_validator(kind: ValidatorKind) -> RequestValidator:
 
 async def twilio_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TwilioApiError)
-    headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if exc.status == 401 else None
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
 

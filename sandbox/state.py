@@ -4,7 +4,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from sandbox.callbacks import Webhooks
+from sandbox.callbacks import Webhooks, delivery_log
+from sandbox.faults import STATUS_CALLBACK, Faults
 from sandbox.phones import PhoneBook
 from sandbox.records import CallRecord, MessageRecord
 
@@ -21,6 +22,7 @@ class Sandbox:
         self.time_scale = time_scale
         self.webhooks = Webhooks(auth_token, callback_timeout_s)
         self.phones = PhoneBook()
+        self.faults = Faults()
         self.calls: dict[str, CallRecord] = {}
         self.runs: dict[str, CallRun] = {}
         self.messages: dict[str, MessageRecord] = {}
@@ -46,8 +48,26 @@ class Sandbox:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def send_callback(
+        self, kind: str, url: str, method: str, params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Deliver a status callback, late and/or twice if the fault plan says so; log entries."""
+        plan = self.faults.plan.status_callbacks
+        if plan.delay_s:
+            self.faults.record(STATUS_CALLBACK, "delay", url=url, delay_s=plan.delay_s)
+            await asyncio.sleep(plan.delay_s)
+        request = self.webhooks.signed_request(url, method.upper(), params)
+        result = await self.webhooks.deliver(method, *request)
+        entries = [delivery_log(kind, url, method, params, result)]
+        if plan.duplicate:  # the very same request again: same signature, same idempotency token
+            self.faults.record(STATUS_CALLBACK, "duplicate", url=url)
+            result = await self.webhooks.deliver(method, *request)
+            entries.append({**delivery_log(kind, url, method, params, result), "duplicate": True})
+        return entries
+
     async def reset(self) -> None:
         await self.cancel_all()
+        self.faults.clear()
         self.phones.clear()
         self.calls.clear()
         self.runs.clear()

@@ -66,6 +66,8 @@ class Hit:
     method: str
     params: dict[str, str]
     signature_valid: bool
+    signature: str = ""
+    idempotency_token: str = ""
 
 
 @dataclass
@@ -96,7 +98,9 @@ def product_app(product: Product) -> Starlette:
         params = {key: str(value) for key, value in form.items()}
         signature = request.headers.get("x-twilio-signature", "")
         valid = validator.validate(str(request.url), params, signature)
-        product.hits.append(Hit(request.url.path, request.method, params, valid))
+        token = request.headers.get("i-twilio-idempotency-token", "")
+        hit = Hit(request.url.path, request.method, params, valid, signature, token)
+        product.hits.append(hit)
         reply = product.replies.get(request.url.path, Reply())
         if callable(reply):
             reply = reply({**params, **request.query_params})
