@@ -60,6 +60,8 @@ class CarrierHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
         headers = dict(headers or {})
         if auth is not None:  # aiohttp deprecates BasicAuth objects, which the library would build
             headers["Authorization"] = basic_auth(*auth)
+        # The library passes timeout=None, which aiohttp reads as "wait forever".
+        timeout = timeout if timeout is not None else self.timeout
         response: Response = await super().request(
             method, self.rewrite(url), params, data, headers, None, timeout, allow_redirects
         )

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     rep_misses_before_away: int = 2
     whisper_gather_seconds: int = 6
     lead_ring_timeout_seconds: int = 30
-    claim_lease_seconds: float = 15.0
+    claim_lease_seconds: float = 10.0
     worker_poll_delay_seconds: float = 0.005
     worker_max_jobs: int = 100
 

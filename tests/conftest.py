@@ -12,6 +12,7 @@ import pytest
 from arq.connections import ArqRedis
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import get_settings
@@ -25,7 +26,7 @@ TEST_ENVIRONMENT = {
     "TWILIO_ACCOUNT_SID": "",
     "TWILIO_AUTH_TOKEN": "",
     "TWILIO_CALLS_PER_SECOND": "1000",
-    "CLAIM_LEASE_SECONDS": "2",
+    "CLAIM_LEASE_SECONDS": "1",
     "LOG_LEVEL": "WARNING",
 }
 
@@ -147,9 +148,17 @@ async def client(session: AsyncSession, arq_redis: ArqRedis) -> AsyncIterator[As
 
 
 async def truncate_all(engine: AsyncEngine) -> None:
+    """Empty every table; a worker still finishing a call may deadlock the first try."""
     names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+    for attempt in range(5):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
 
 
 @pytest.fixture

@@ -49,11 +49,14 @@ async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round)
         created, retries = await dialer.create_rep_call(
             ctx["twilio"], settings=settings, call=call, deadline=deadline
         )
+    except dialer.CarrierUnsure as unsure:
+        log.warning("calls.create for attempt %s unanswered: %s", call.attempt_id, unsure)
+        return
     except dialer.CarrierFailure as failure:
         await carrier_failed(ctx, call, failure)
         return
     async with sessions(ctx)() as session, session.begin():
-        await dialer.record_placed(
+        stored = await dialer.record_placed(
             session,
             call=call,
             sid=created.sid,
@@ -61,6 +64,9 @@ async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round)
             retries=retries,
             ring_timeout=settings.rep_ring_timeout_seconds,
         )
+    if not stored:
+        log.warning("attempt %s closed before its call was placed; hanging up", call.attempt_id)
+        await hang_up(ctx, created.sid, answered=False)
 
 
 def queue_time_ms(created: Any) -> int | None:
@@ -139,12 +145,21 @@ async def cancel_ring_group(ctx: dict[str, Any], ring_group: str, winner: str) -
             )
         )
     for attempt in losers:
-        status = "completed" if attempt.rep_answered_at else "canceled"
-        try:
-            await ctx["twilio"].calls(attempt.rep_call_sid).update_async(status=status)
-        except Exception as exc:  # the leg may have ended on its own meanwhile
-            log.info("could not end leg %s: %s", attempt.rep_call_sid, exc)
+        assert attempt.rep_call_sid is not None
+        await hang_up(ctx, attempt.rep_call_sid, answered=attempt.rep_answered_at is not None)
     return len(losers)
+
+
+async def hang_up(ctx: dict[str, Any], call_sid: str, *, answered: bool) -> None:
+    """Twilio cancels a call that is still ringing and completes one that was answered."""
+    try:
+        await (
+            ctx["twilio"]
+            .calls(call_sid)
+            .update_async(status="completed" if answered else "canceled")
+        )
+    except Exception as exc:  # the call may have ended on its own meanwhile
+        log.info("could not end call %s: %s", call_sid, exc)
 
 
 async def sweep(ctx: dict[str, Any]) -> int:

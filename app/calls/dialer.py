@@ -48,8 +48,10 @@ class Round:
 
 
 def placing_lease() -> timedelta:
-    """How long a claim may go without a placed call before the sweeper hands the lead on."""
-    return timedelta(seconds=get_settings().claim_lease_seconds)
+    """How long a claim may go without a placed call before the sweeper hands the lead on:
+    the whole dial budget (retries included) and then some."""
+    settings = get_settings()
+    return timedelta(seconds=settings.dial_budget_seconds + settings.claim_lease_seconds)
 
 
 def now() -> datetime:
@@ -170,10 +172,16 @@ def open_attempts(
 
 
 def is_retryable(exc: Exception) -> bool:
+    """429 and 5xx were refused before any call existed; so was a connection never made."""
     if isinstance(exc, TwilioRestException):
         status = int(exc.status)
         return status == 429 or status >= 500
-    return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError)
+    return isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError)
+
+
+def is_ambiguous(exc: Exception) -> bool:
+    """The request may have reached the carrier: retrying could ring the rep twice."""
+    return isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | OSError)
 
 
 async def create_rep_call(
@@ -182,30 +190,40 @@ async def create_rep_call(
     """calls.create to the rep, retrying 429 and 5xx with backoff until the dial budget is spent."""
     base = settings.public_base_url.rstrip("/")
     retries, backoff = 0, FIRST_BACKOFF_S
+    loop = asyncio.get_running_loop()
     while True:
+        request = client.calls.create_async(
+            to=call.rep_phone,
+            from_=settings.caller_id,
+            url=f"{base}/twilio/voice/rep?attempt={call.attempt_id}",
+            status_callback=f"{base}/twilio/status/rep?attempt={call.attempt_id}",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            timeout=settings.rep_ring_timeout_seconds,
+        )
         try:
-            created = await client.calls.create_async(
-                to=call.rep_phone,
-                from_=settings.caller_id,
-                url=f"{base}/twilio/voice/rep?attempt={call.attempt_id}",
-                status_callback=f"{base}/twilio/status/rep?attempt={call.attempt_id}",
-                status_callback_event=["initiated", "ringing", "answered", "completed"],
-                timeout=settings.rep_ring_timeout_seconds,
-            )
-            return created, retries
+            return await asyncio.wait_for(request, max(deadline - loop.time(), 0.5)), retries
         except Exception as exc:
-            loop_time = asyncio.get_running_loop().time()
-            if not is_retryable(exc) or loop_time + backoff > deadline:
-                raise CarrierFailure(str(exc), retries) from exc
-            retries += 1
-            await asyncio.sleep(backoff)
-            backoff *= 2
+            if is_retryable(exc) and loop.time() + backoff < deadline:
+                retries += 1
+                await asyncio.sleep(backoff)
+                backoff *= 2
+                continue
+            if is_ambiguous(exc):
+                raise CarrierUnsure(str(exc) or type(exc).__name__, retries) from exc
+            raise CarrierFailure(str(exc), retries) from exc
 
 
 class CarrierFailure(Exception):
+    """The carrier refused the call: no call exists."""
+
     def __init__(self, message: str, retries: int) -> None:
         super().__init__(message)
         self.retries = retries
+
+
+class CarrierUnsure(CarrierFailure):
+    """No answer from the carrier: the call may exist. Its callbacks will say so; if none
+    come, the claim's lease runs out and the sweeper hands the lead on."""
 
 
 async def record_placed(
@@ -216,12 +234,15 @@ async def record_placed(
     queue_time_ms: int | None,
     retries: int,
     ring_timeout: int,
-) -> None:
-    """Store the CallSid the moment it returns; a callback may already have stored it."""
+) -> bool:
+    """Store the CallSid the moment it returns; a callback may already have stored it.
+
+    False when the attempt was closed meanwhile (its lease ran out): the call must not ring on.
+    """
     at = now()
-    await session.execute(
+    stored = await session.scalar(
         update(Attempt)
-        .where(Attempt.id == call.attempt_id)
+        .where(Attempt.id == call.attempt_id, Attempt.ended_at.is_(None))
         .values(
             rep_call_sid=func.coalesce(Attempt.rep_call_sid, sid),
             sid_returned_at=at,
@@ -229,7 +250,10 @@ async def record_placed(
             carrier_retries=retries,
             status=func.coalesce(func.nullif(Attempt.status, "placing"), "ringing"),
         )
+        .returning(Attempt.id)
     )
+    if stored is None:
+        return False
     await session.execute(
         update(Rep)
         .where(
@@ -239,3 +263,4 @@ async def record_placed(
         )
         .values(claim_expires_at=at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE)
     )
+    return True

@@ -81,10 +81,12 @@ async def rep_status(
 ) -> FollowUps:
     """A status callback of the rep's leg."""
     follow = FollowUps()
-    if not await record_event(session, attempt_id=attempt_id, leg="rep", params=params):
-        return follow
+    # Lock the attempt before storing the event: the event's foreign key takes a share lock on
+    # the attempt, and two callbacks upgrading share locks at once would deadlock.
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None:
+        return follow
+    if not await record_event(session, attempt_id=attempt_id, leg="rep", params=params):
         return follow
     at, status = event_time(params), params.get("CallStatus", "")
     attempt.rep_call_sid = attempt.rep_call_sid or params.get("CallSid")
@@ -267,10 +269,10 @@ async def dial_result(session: AsyncSession, *, attempt_id: UUID, params: dict[s
 
 async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
     """A status callback of the lead's leg (the <Number> of the bridge)."""
-    if not await record_event(session, attempt_id=attempt_id, leg="lead", params=params):
-        return
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None:
+        return
+    if not await record_event(session, attempt_id=attempt_id, leg="lead", params=params):
         return
     attempt.lead_call_sid = attempt.lead_call_sid or params.get("CallSid")
     if params.get("AnsweredBy"):

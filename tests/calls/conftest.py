@@ -167,5 +167,6 @@ async def stack(
     live_sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[Stack]:
     await sandbox_control.post("/_sandbox/reset")
-    async with httpx.AsyncClient(base_url=api_server) as api:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=api_server, limits=limits, timeout=30) as api:
         yield Stack(api, sandbox_control, live_sessions)

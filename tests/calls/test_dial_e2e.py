@@ -142,3 +142,37 @@ async def test_lead_no_answer_and_voicemail_are_logged(stack: Stack) -> None:
     assert missed.outcome == "lead_no_answer"
     assert machine.outcome == "lead_voicemail" and (machine.answered_by or "").startswith("machine")
     assert (await stack.lead(no_answer)).status == "unreached"
+
+
+async def test_carrier_429_and_5xx_are_retried_inside_the_budget(stack: Stack) -> None:
+    await stack.add_source()
+    await stack.add_rep("Dana", REP_A)
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    await stack.control.put("/_sandbox/faults", json={"calls_create": [503, 429, 500]})
+    lead_id = await stack.send_lead(LEAD)
+    await wait_settled(stack, lead_id)
+    [attempt] = await stack.attempts(lead_id)
+    assert (attempt.outcome, attempt.carrier_retries) == ("connected", 3)
+    served = (await stack.control.get("/_sandbox/faults")).json()["served"]
+    assert [fault["fault"] for fault in served] == [503, 429, 500]
+
+
+async def test_a_carrier_outage_longer_than_the_budget_fails_the_attempt(stack: Stack) -> None:
+    await stack.add_source()
+    rep = await stack.add_rep("Dana", REP_A)
+    await stack.control.put(
+        "/_sandbox/faults", json={"calls_create_rate": {"status": 503, "seconds": 30}}
+    )
+    lead_id = await stack.send_lead(LEAD)
+
+    async def failed() -> bool:
+        attempts = await stack.attempts(lead_id)
+        return bool(attempts) and attempts[0].outcome == "failed"
+
+    await eventually(failed, 15, "the attempt to fail")
+    [attempt] = await stack.attempts(lead_id)
+    assert attempt.carrier_retries >= 3 and "503" in (attempt.error or "")
+    lead = await stack.lead(lead_id)
+    assert lead.status == "unreached" and lead.dial_due_at is not None
+    assert (await stack.rep(rep.id)).call_state == "idle"
+    await stack.control.delete("/_sandbox/faults")

@@ -1,0 +1,167 @@
+"""Carrier callbacks over HTTP: signatures, idempotent storage, outcomes, attempt queries."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.request_validator import RequestValidator
+
+from app.config import get_settings
+from app.models import Attempt, CallEvent, Lead, Rep, Source
+
+
+def signed(path: str, params: dict[str, str]) -> dict[str, str]:
+    url = get_settings().public_base_url + path
+    signature = RequestValidator(get_settings().carrier_auth_token).compute_signature(url, params)
+    return {"X-Twilio-Signature": signature}
+
+
+@pytest.fixture
+async def live_attempt(session: AsyncSession, source: Source) -> Attempt:
+    """A rep being rung for a lead, as the dialer leaves it after calls.create."""
+    now = datetime.now(UTC)
+    rep = Rep(name="Dana", phone="+14155550101", call_state="ringing")
+    lead = Lead(source_id=source.id, phone="+14155550142", phone_raw="4155550142", status="dialing")
+    session.add_all([rep, lead])
+    await session.flush()
+    attempt = Attempt(
+        lead_id=lead.id,
+        rep_id=rep.id,
+        ring_group=uuid4(),
+        routing="longest_idle",
+        status="ringing",
+        rep_call_sid="CA" + "1" * 32,
+        webhook_received_at=now,
+        create_sent_at=now,
+        created_at=now,
+    )
+    session.add(attempt)
+    await session.flush()
+    rep.current_attempt_id, lead.live_ring_group = attempt.id, attempt.ring_group
+    await session.flush()
+    return attempt
+
+
+def status_params(attempt: Attempt, status: str, **extra: str) -> dict[str, str]:
+    assert attempt.rep_call_sid is not None
+    return {"CallSid": attempt.rep_call_sid, "CallStatus": status, **extra}
+
+
+async def post_status(client: AsyncClient, attempt: Attempt, params: dict[str, str]) -> int:
+    path = f"/twilio/status/rep?attempt={attempt.id}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    return response.status_code
+
+
+async def event_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(CallEvent)) or 0)
+
+
+async def test_a_forged_callback_is_403_and_changes_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    params = status_params(live_attempt, "no-answer")
+    path = f"/twilio/status/rep?attempt={live_attempt.id}"
+    forged = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+    for headers in (forged, {}, signed(path, {**params, "CallStatus": "busy"})):
+        response = await client.post(path, data=params, headers=headers)
+        assert response.status_code == 403
+        assert response.json()["error"]["field"] == "X-Twilio-Signature"
+    await session.refresh(live_attempt)
+    assert live_attempt.outcome is None and live_attempt.ended_at is None
+    assert await event_count(session) == 0
+
+
+async def test_retried_callbacks_are_stored_once_and_change_nothing_more(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    ringing = status_params(live_attempt, "ringing", Timestamp="Sat, 28 Nov 2026 10:00:00 +0000")
+    ended = status_params(live_attempt, "no-answer", CallDuration="0")
+    for params in (ringing, ringing, ended, ended, ringing):
+        assert await post_status(client, live_attempt, params) == 204
+    assert await event_count(session) == 2
+    await session.refresh(live_attempt)
+    assert live_attempt.outcome == "rep_no_answer"
+    assert live_attempt.rep_ringing_at == datetime(2026, 11, 28, 10, tzinfo=UTC)
+    rep = await session.get(Rep, live_attempt.rep_id)
+    assert rep is not None
+    await session.refresh(rep)
+    assert (rep.call_state, rep.missed_in_row) == ("idle", 1)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert lead.dial_due_at is not None and lead.live_ring_group is None
+
+
+async def test_a_late_ringing_after_completed_does_not_reopen_the_attempt(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    await post_status(client, live_attempt, status_params(live_attempt, "busy"))
+    await post_status(client, live_attempt, status_params(live_attempt, "in-progress"))
+    await session.refresh(live_attempt)
+    assert live_attempt.outcome == "rep_busy" and live_attempt.status == "ended"
+
+
+async def test_whisper_names_the_lead_and_offers_the_choice(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    lead.full_name, lead.fields = "Ada Lovelace", {"message": "Quote for 3 rooms"}
+    await session.flush()
+    path = f"/twilio/voice/rep?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress")
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "Ada Lovelace" in response.text and "Quote for 3 rooms" in response.text
+    assert 'numDigits="1"' in response.text and "/twilio/voice/choice" in response.text
+
+
+async def test_pressing_1_bridges_to_the_lead_with_the_source_caller_id(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt, source: Source
+) -> None:
+    source.caller_id = "+14155550199"
+    await session.flush()
+    path = f"/twilio/voice/choice?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress", Digits="1")
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert "<Dial" in response.text and 'answerOnBridge="true"' in response.text
+    assert 'callerId="+14155550199"' in response.text and "+14155550142</Number>" in response.text
+    again = await client.post(path, data=params, headers=signed(path, params))
+    assert "<Dial" not in again.text  # a retried press cannot bridge twice
+
+
+async def test_attempts_are_listed_with_filters(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt, api_key: dict[str, str]
+) -> None:
+    await post_status(client, live_attempt, status_params(live_attempt, "no-answer"))
+    by_lead = await client.get(f"/v1/leads/{live_attempt.lead_id}/attempts", headers=api_key)
+    assert [a["outcome"] for a in by_lead.json()] == ["rep_no_answer"]
+    by_rep = await client.get(f"/v1/attempts?rep_id={live_attempt.rep_id}", headers=api_key)
+    assert [a["id"] for a in by_rep.json()["data"]] == [str(live_attempt.id)]
+    connected = await client.get("/v1/attempts?outcome=connected", headers=api_key)
+    assert connected.json()["data"] == []
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    none_later = await client.get("/v1/attempts", params={"created_after": later}, headers=api_key)
+    assert none_later.json()["data"] == []
+    bad = await client.get("/v1/attempts?outcome=maybe", headers=api_key)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "outcome"
+    unknown = await client.get(f"/v1/leads/{uuid4()}/attempts", headers=api_key)
+    assert unknown.status_code == 404
+
+
+async def test_team_routing_is_set_through_the_api(
+    client: AsyncClient, api_key: dict[str, str]
+) -> None:
+    put = await client.put(
+        "/v1/teams/closers", json={"routing": "simultaneous", "ring_group_size": 3}, headers=api_key
+    )
+    assert put.status_code == 200 and put.json()["routing"] == "simultaneous"
+    listed = await client.get("/v1/teams", headers=api_key)
+    assert [t["slug"] for t in listed.json()["data"]] == ["closers"]
+    bad = await client.put("/v1/teams/closers", json={"routing": "random"}, headers=api_key)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "routing"
