@@ -209,6 +209,15 @@ async def rep_choice(
     if digits == "1" and await win_lead(session, attempt):
         attempt.rep_accepted_at, attempt.status = datetime.now(UTC), "bridging"
         if attempt.routing == "simultaneous":
+            await session.execute(
+                update(Attempt)
+                .where(
+                    Attempt.ring_group == attempt.ring_group,
+                    Attempt.id != attempt.id,
+                    Attempt.outcome.is_(None),
+                )
+                .values(outcome="canceled")
+            )
             follow.cancel_groups.append((attempt.ring_group, attempt.id))
         return attempt, True, follow
     attempt.outcome = pass_outcome(digits, lost_race=digits == "1")

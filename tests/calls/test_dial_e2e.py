@@ -176,3 +176,45 @@ async def test_a_carrier_outage_longer_than_the_budget_fails_the_attempt(stack: 
     assert lead.status == "unreached" and lead.dial_due_at is not None
     assert (await stack.rep(rep.id)).call_state == "idle"
     await stack.control.delete("/_sandbox/faults")
+
+
+async def test_simultaneous_ring_first_to_press_1_wins_and_the_others_stop(stack: Stack) -> None:
+    from tests.conftest import create_live_api_key
+
+    headers = await create_live_api_key(stack.sessions)
+    await stack.api.put(
+        "/v1/teams/default", json={"routing": "simultaneous", "ring_group_size": 3}, headers=headers
+    )
+    await stack.add_source()
+    for name, phone in (("Quick", REP_A), ("Slow", REP_B), ("Slower", REP_C)):
+        await stack.add_rep(name, phone)
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    await stack.script(REP_B, answer="human", answer_after_s=15, digits="1")
+    await stack.script(REP_C, answer="human", answer_after_s=15, digits="1")
+    lead_id = await stack.send_lead(LEAD)
+    await wait_settled(stack, lead_id)
+    attempts = await stack.attempts(lead_id)
+    assert len({a.ring_group for a in attempts}) == 1
+    assert sorted(a.outcome or "" for a in attempts) == ["canceled", "canceled", "connected"]
+    for phone in (REP_B, REP_C):  # hung up whether still ringing or already in the whisper
+        [loser] = await stack.calls_to(phone)
+        assert loser["status"] in ("canceled", "completed")
+    assert len(await stack.calls_to(LEAD)) == 1
+
+
+async def test_round_robin_offers_reps_in_turn(stack: Stack) -> None:
+    from tests.conftest import create_live_api_key
+
+    headers = await create_live_api_key(stack.sessions)
+    await stack.api.put("/v1/teams/default", json={"routing": "round_robin"}, headers=headers)
+    await stack.add_source()
+    reps = [await stack.add_rep(f"R{i}", phone) for i, phone in enumerate((REP_A, REP_B, REP_C))]
+    for phone in (REP_A, REP_B, REP_C):
+        await stack.script(phone, **ANSWER_AND_ACCEPT)
+    offered = []
+    for i in range(6):
+        lead_id = await stack.send_lead(f"+1415555015{i}")
+        await wait_settled(stack, lead_id)
+        offered.append((await stack.attempts(lead_id))[0].rep_id)
+    assert offered[:3] == offered[3:] and len(set(offered)) == 3
+    assert set(offered) == {rep.id for rep in reps}
