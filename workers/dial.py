@@ -45,6 +45,7 @@ async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.dial_budget_seconds
     await wait_for_call_slot(ctx["redis"], settings.twilio_calls_per_second)
+    sent_at = dialer.now()
     try:
         created, retries = await dialer.create_rep_call(
             ctx["twilio"], settings=settings, call=call, deadline=deadline
@@ -60,6 +61,7 @@ async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round)
             session,
             call=call,
             sid=created.sid,
+            sent_at=sent_at,
             queue_time_ms=queue_time_ms(created),
             retries=retries,
             ring_timeout=settings.rep_ring_timeout_seconds,

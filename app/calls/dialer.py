@@ -231,6 +231,7 @@ async def record_placed(
     *,
     call: RepCall,
     sid: str,
+    sent_at: datetime,
     queue_time_ms: int | None,
     retries: int,
     ring_timeout: int,
@@ -245,6 +246,7 @@ async def record_placed(
         .where(Attempt.id == call.attempt_id, Attempt.ended_at.is_(None))
         .values(
             rep_call_sid=func.coalesce(Attempt.rep_call_sid, sid),
+            create_sent_at=sent_at,
             sid_returned_at=at,
             queue_time_ms=queue_time_ms,
             carrier_retries=retries,

@@ -39,12 +39,18 @@ class FollowUps:
     cancel_groups: list[tuple[UUID, UUID]] = field(default_factory=list)
 
 
+# Twilio's Timestamp has whole seconds only; the arrival time is precise unless delivery lagged.
+LATE_DELIVERY = timedelta(seconds=2)
+
+
 def event_time(params: dict[str, str]) -> datetime:
-    """Twilio's Timestamp (RFC 2822) when it sent one, else now."""
+    """When the event happened: now, or Twilio's Timestamp for a callback delivered late."""
+    arrived = datetime.now(UTC)
     try:
-        return parsedate_to_datetime(params["Timestamp"]).astimezone(UTC)
+        stamped = parsedate_to_datetime(params["Timestamp"]).astimezone(UTC)
     except (KeyError, TypeError, ValueError):
-        return datetime.now(UTC)
+        return arrived
+    return stamped if arrived - stamped > LATE_DELIVERY else arrived
 
 
 async def record_event(
