@@ -26,7 +26,9 @@ def test_credentials_come_from_settings() -> None:
     client = build_twilio_client(settings)
     assert client.username == "AC" + "1" * 32 and client.password == "t"
     assert client.http_client.base_url == "https://api.twilio.com"
-    sandbox = build_twilio_client(Settings(_env_file=None, twilio_account_sid=""))
+    sandbox = build_twilio_client(
+        Settings(_env_file=None, twilio_account_sid="", sandbox_port=8100)
+    )
     assert sandbox.username == SANDBOX_ACCOUNT_SID
     assert sandbox.http_client.base_url == "http://127.0.0.1:8100"
 

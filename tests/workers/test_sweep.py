@@ -51,7 +51,8 @@ async def test_a_claim_that_never_placed_its_call_is_released(
     group = uuid4()
     lead_id, _ = await seed_lead(live_sessions, status="dialing", live_ring_group=group)
     async with live_sessions() as session, session.begin():
-        rep = Rep(name="R", phone="+14155550101", call_state="ringing")
+        # Away, so a running worker cannot offer the re-queued lead to this rep again.
+        rep = Rep(name="R", phone="+14155550101", call_state="ringing", availability="away")
         session.add(rep)
         await session.flush()
         attempt = Attempt(
