@@ -8,7 +8,8 @@ COPY app ./app
 COPY workers ./workers
 COPY sandbox ./sandbox
 COPY migrations ./migrations
-RUN pip install . && useradd --system --uid 10001 --home /srv/firstring firstring
+# Editable, so alembic.ini and migrations/ stay beside the code that `firstring migrate` runs.
+RUN pip install -e . && useradd --system --uid 10001 --home /srv/firstring firstring
 
 USER firstring
 ENV API_HOST=0.0.0.0
