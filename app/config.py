@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 65536
     signature_tolerance_seconds: int = 300
     log_level: str = "INFO"
+    webhook_retry_base_seconds: float = 10.0
+    webhook_give_up_hours: float = 24.0
+    webhook_timeout_seconds: float = 10.0
 
     @property
     def uses_sandbox(self) -> bool:

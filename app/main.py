@@ -21,6 +21,7 @@ from app.reps.router import router as reps_router
 from app.sources.router import router as sources_router
 from app.teams.router import router as teams_router
 from app.voice.router import router as voice_router
+from app.webhooks.router import router as webhooks_router
 
 
 @asynccontextmanager
@@ -39,7 +40,14 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(intake_router, responses=documented_errors(400, 401, 404, 413, 415, 422))
-    for router in (sources_router, leads_router, reps_router, teams_router, calls_router):
+    for router in (
+        sources_router,
+        leads_router,
+        reps_router,
+        teams_router,
+        calls_router,
+        webhooks_router,
+    ):
         app.include_router(router, responses=documented_errors(401, 404, 409, 422))
     app.include_router(voice_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])

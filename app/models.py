@@ -205,3 +205,71 @@ class IntakeClaim(Base):
     claim_key: Mapped[str] = mapped_column(Text, primary_key=True)
     lead_id: Mapped[uuid.UUID]
     expires_at: Mapped[datetime]
+
+
+class Event(Base):
+    """The outbox: written in the transaction of the change it describes, so none is lost or
+    invented; deliveries to integrators' endpoints are made from it."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(50), index=True)
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    data: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookEndpoint(Timestamps, Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    # Empty means every event type.
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    enabled: Mapped[bool] = mapped_column(server_default="true")
+
+
+class WebhookDelivery(Base):
+    """One event owed to one endpoint, retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    attempts: Mapped[int] = mapped_column(server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    give_up_at: Mapped[datetime]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookAttempt(Base):
+    """Every try of a delivery: when, what the endpoint answered, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int]

@@ -1,16 +1,20 @@
 """Redis carries wake-ups only: every job here is also owed by a row in Postgres."""
 
 import logging
+import time
 from uuid import UUID
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
 # A dead Redis must not hold a form submission hostage; the sweeper re-enqueues from Postgres.
 ENQUEUE_TIMEOUT_SECONDS = 0.5
+# Set on a session whose transaction wrote outbound events (see app.webhooks.service.emit).
+EVENTS_EMITTED = "firstring_events_emitted"
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -61,3 +65,23 @@ async def enqueue_dial_waiting(arq: ArqRedis, team: str) -> bool:
 
 async def enqueue_cancel_ring_group(arq: ArqRedis, ring_group: UUID, winner: UUID) -> bool:
     return await enqueue(arq, "cancel_ring_group", str(ring_group), str(winner))
+
+
+async def enqueue_webhook_delivery(arq: ArqRedis, defer_seconds: float | None = None) -> bool:
+    """Wake a sender for owed webhook deliveries, now or when the next retry falls due
+    (one deferred wake-up per due second, however many senders ask for it)."""
+    job_id = None
+    if defer_seconds is not None:
+        job_id = f"webhooks:{int(time.time() + defer_seconds)}"
+    try:
+        await arq.enqueue_job("deliver_webhooks", _defer_by=defer_seconds, _job_id=job_id)
+    except (RedisError, OSError) as exc:
+        log.warning("webhook delivery not enqueued (%s); the sweeper will", exc)
+        return False
+    return True
+
+
+async def wake_webhooks_if_emitted(arq: ArqRedis, session: AsyncSession) -> None:
+    """After a commit: if that transaction wrote events, send them now rather than at the sweep."""
+    if session.info.pop(EVENTS_EMITTED, False):
+        await enqueue_webhook_delivery(arq)

@@ -13,7 +13,12 @@ from app.calls import dialer, outcomes
 from app.calls.limiter import wait_for_call_slot
 from app.config import Settings
 from app.models import Attempt, Lead, Source
-from app.queue import enqueue_dial, enqueue_dial_waiting
+from app.queue import (
+    enqueue_dial,
+    enqueue_dial_waiting,
+    enqueue_webhook_delivery,
+    wake_webhooks_if_emitted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
     """Offer the lead to the next free rep(s) and ring them. Safe to run twice."""
     async with sessions(ctx)() as session, session.begin():
         round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
+    await wake_webhooks_if_emitted(ctx["redis"], session)
     if round_.result == "started":
         await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
     return round_.result
@@ -94,6 +100,7 @@ async def carrier_failed(ctx: dict[str, Any], call: dialer.RepCall, failure: Exc
             .values(carrier_retries=getattr(failure, "retries", 0))
         )
     await enqueue_follow_ups(ctx, follow)
+    await wake_webhooks_if_emitted(ctx["redis"], session)
 
 
 async def enqueue_follow_ups(ctx: dict[str, Any], follow: outcomes.FollowUps) -> None:
@@ -185,4 +192,5 @@ async def sweep(ctx: dict[str, Any]) -> int:
             await enqueue_dial(ctx["redis"], lead_id, dial_round)
     for team in waiting_teams:  # one job per team drains its queue in order
         await enqueue_dial_waiting(ctx["redis"], team)
+    await enqueue_webhook_delivery(ctx["redis"])
     return len(due)

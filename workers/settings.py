@@ -2,6 +2,7 @@
 
 from typing import Any, ClassVar
 
+import httpx
 from arq import cron
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -10,6 +11,7 @@ from app.config import get_settings
 from app.db import make_engine
 from app.queue import make_arq, redis_settings
 from workers.dial import cancel_ring_group, dial_lead, dial_waiting, sweep
+from workers.webhooks import deliver_webhooks
 
 SWEEP_SECONDS = set(range(0, 60, 5))
 
@@ -20,17 +22,19 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url, pool_size=20)
     ctx["sessionmaker"] = async_sessionmaker(ctx["engine"], expire_on_commit=False)
     ctx["twilio"] = build_twilio_client(settings)
+    ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await close_twilio_client(ctx["twilio"])
+    await ctx["webhook_http"].aclose()
     await ctx["engine"].dispose()
 
 
 class WorkerSettings:
     """Tuned for speed-to-lead; see README "Worker tuning" for the measurements behind them."""
 
-    functions: ClassVar[list[Any]] = [dial_lead, dial_waiting, cancel_ring_group]
+    functions: ClassVar[list[Any]] = [dial_lead, dial_waiting, cancel_ring_group, deliver_webhooks]
     cron_jobs: ClassVar[list[Any]] = [cron(sweep, second=SWEEP_SECONDS, run_at_startup=True)]
     on_startup = startup
     on_shutdown = shutdown

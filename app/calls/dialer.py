@@ -19,6 +19,8 @@ from twilio.base.exceptions import TwilioRestException
 
 from app.config import Settings, get_settings
 from app.models import Attempt, Lead, Rep, Source, Team, new_id
+from app.webhooks.schemas import EventType
+from app.webhooks.service import emit, lead_data
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +140,12 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
 
 async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[UUID]) -> Round:
     if not passed or await untried_reps(session, team=team, exclude=passed):
+        if lead.status != "waiting":
+            await emit(session, type=EventType.lead_waiting, data=lead_data(lead), lead_id=lead.id)
         lead.status = "waiting"  # stays due: dialed the moment a rep frees up
         return Round("waiting", lead.id, team)
     lead.status, lead.dial_due_at = "unreached", None
+    await emit(session, type=EventType.lead_exhausted, data=lead_data(lead), lead_id=lead.id)
     return Round("unreached", lead.id, team)
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
 from app.models import Attempt, CallEvent, Lead, Rep
+from app.webhooks.schemas import EventType
+from app.webhooks.service import attempt_data, emit
 
 TERMINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 REP_LEG_OUTCOMES = {
@@ -103,6 +105,12 @@ async def rep_status(
     )
     if status == "ringing":
         attempt.rep_ringing_at = attempt.rep_ringing_at or at
+        await emit(
+            session,
+            type=EventType.call_rep_ringing,
+            data=attempt_data(attempt),
+            lead_id=attempt.lead_id,
+        )
     elif status == "in-progress":
         attempt.rep_answered_at = attempt.rep_answered_at or at
     elif status in TERMINAL_STATUSES and attempt.ended_at is None:
@@ -141,6 +149,16 @@ async def finish_attempt(
     )
     await release_rep(session, attempt, follow)
     await settle_lead(session, attempt, follow)
+    await emit_completed(session, attempt)
+
+
+async def emit_completed(session: AsyncSession, attempt: Attempt) -> None:
+    await emit(
+        session,
+        type=EventType.attempt_completed,
+        data=attempt_data(attempt),
+        lead_id=attempt.lead_id,
+    )
 
 
 async def release_rep(session: AsyncSession, attempt: Attempt, follow: FollowUps) -> None:
@@ -299,6 +317,12 @@ async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[s
         lead = await session.get(Lead, attempt.lead_id)
         if lead is not None and lead.connected_at is None:
             lead.connected_at = event_time(params)
+        await emit(
+            session,
+            type=EventType.call_connected,
+            data=attempt_data(attempt),
+            lead_id=attempt.lead_id,
+        )
 
 
 async def fail_attempt(
@@ -312,6 +336,7 @@ async def fail_attempt(
     attempt.outcome, attempt.error = "failed", error
     attempt.status, attempt.ended_at = "ended", datetime.now(UTC)
     await release_rep(session, attempt, follow)
+    await emit_completed(session, attempt)
     lead = await lock_lead(session, attempt.lead_id)
     if retry_after is None:
         await hand_on_if_round_over(session, lead, attempt, follow)

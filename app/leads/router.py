@@ -10,8 +10,10 @@ from app.deps import ApiKeyDep, ArqDep
 from app.leads import service
 from app.leads.schemas import LeadAccepted, LeadCreate, LeadOut, LeadPage, LeadStatus
 from app.models import Source
-from app.queue import enqueue_dial
+from app.queue import enqueue_dial, wake_webhooks_if_emitted
 from app.sources.service import get_source
+from app.webhooks.schemas import EventType
+from app.webhooks.service import emit, lead_data
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -38,12 +40,16 @@ async def accept_and_dial(
 ) -> LeadAccepted:
     """Commit first, then wake the dialer: an accepted lead must survive anything after this."""
     window = timedelta(seconds=get_settings().duplicate_window_seconds)
+    slug = source.slug  # a duplicate rolls the transaction back, which expires `source`
     lead, duplicate = await service.accept_lead(
         session, source=source, submission=submission, duplicate_window=window
     )
+    event = EventType.lead_duplicate if duplicate else EventType.lead_received
+    await emit(session, type=event, data=lead_data(lead, slug), lead_id=lead.id)
     await session.commit()
     if not duplicate:
         await enqueue_dial(arq, lead.id)
+    await wake_webhooks_if_emitted(arq, session)
     return LeadAccepted(lead_id=lead.id, status=lead.status, duplicate=duplicate)
 
 

@@ -14,7 +14,12 @@ from app.db import SessionDep
 from app.deps import ArqDep
 from app.errors import Forbidden
 from app.models import Lead, Source
-from app.queue import enqueue_cancel_ring_group, enqueue_dial, enqueue_dial_waiting
+from app.queue import (
+    enqueue_cancel_ring_group,
+    enqueue_dial,
+    enqueue_dial_waiting,
+    wake_webhooks_if_emitted,
+)
 from app.voice import twiml
 
 router = APIRouter(prefix="/twilio", tags=["carrier callbacks"], include_in_schema=False)
@@ -49,6 +54,7 @@ async def after_commit(session: SessionDep, arq: ArqDep, follow: outcomes.Follow
         await enqueue_cancel_ring_group(arq, ring_group, winner)
     for team in follow.free_teams:
         await enqueue_dial_waiting(arq, team)
+    await wake_webhooks_if_emitted(arq, session)
 
 
 @router.post("/voice/rep")
@@ -88,8 +94,11 @@ async def rep_choice(
 
 
 @router.post("/voice/dial-result")
-async def dial_result(attempt: UUID, params: SignedParams, session: SessionDep) -> Response:
+async def dial_result(
+    attempt: UUID, params: SignedParams, session: SessionDep, arq: ArqDep
+) -> Response:
     await outcomes.dial_result(session, attempt_id=attempt, params=params)
+    await after_commit(session, arq, outcomes.FollowUps())
     return xml(twiml.goodbye())
 
 
@@ -100,5 +109,8 @@ async def rep_status(attempt: UUID, params: SignedParams, session: SessionDep, a
 
 
 @router.post("/status/lead", status_code=204)
-async def lead_status(attempt: UUID, params: SignedParams, session: SessionDep) -> None:
+async def lead_status(
+    attempt: UUID, params: SignedParams, session: SessionDep, arq: ArqDep
+) -> None:
     await outcomes.lead_status(session, attempt_id=attempt, params=params)
+    await after_commit(session, arq, outcomes.FollowUps())

@@ -218,3 +218,24 @@ async def test_round_robin_offers_reps_in_turn(stack: Stack) -> None:
         offered.append((await stack.attempts(lead_id))[0].rep_id)
     assert offered[:3] == offered[3:] and len(set(offered)) == 3
     assert set(offered) == {rep.id for rep in reps}
+
+
+async def test_a_dial_writes_its_events_as_they_happen(stack: Stack) -> None:
+    from sqlalchemy import select
+
+    from app.models import Event
+
+    await stack.add_source()
+    await stack.add_rep("Dana", REP_A)
+    await stack.script(REP_A, **ANSWER_AND_ACCEPT)
+    lead_id = await stack.send_lead(LEAD)
+    await wait_settled(stack, lead_id)
+    async with stack.sessions() as session:
+        events = list(
+            await session.scalars(
+                select(Event).where(Event.lead_id == lead_id).order_by(Event.created_at)
+            )
+        )
+    types = [event.type for event in events]
+    assert types == ["lead.received", "call.rep_ringing", "call.connected", "attempt.completed"]
+    assert events[-1].data["outcome"] == "connected"
