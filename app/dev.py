@@ -8,12 +8,13 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from uuid import UUID
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.apikeys.service import create_api_key
+from app.apikeys.service import Scope, create_api_key, revoke_api_key
 from app.config import Settings
 from app.db import make_engine
 from app.models import Rep, Source
@@ -24,12 +25,19 @@ DEMO_REPS = {"Dana Demo": "+14155550101", "Riley Demo": "+14155550102"}
 DEMO_LEAD_PHONE = "(415) 555-0142"
 
 
-async def create_key(database_url: str, name: str) -> str:
+async def create_key(database_url: str, name: str, scopes: list[Scope] | None = None) -> str:
     engine = make_engine(database_url, pool_size=1)
     async with async_sessionmaker(engine)() as session, session.begin():
-        _, plaintext = await create_api_key(session, name=name)
+        _, plaintext = await create_api_key(session, name=name, scopes=scopes)
     await engine.dispose()
     return plaintext
+
+
+async def revoke_key(database_url: str, key_id: UUID) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    async with async_sessionmaker(engine)() as session, session.begin():
+        await revoke_api_key(session, key_id=key_id)
+    await engine.dispose()
 
 
 async def seed_demo(database_url: str) -> None:

@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.apikeys.router import router as apikeys_router
 from app.calls.router import router as calls_router
 from app.config import get_settings
 from app.db import SessionDep
@@ -47,6 +48,7 @@ def create_app() -> FastAPI:
         teams_router,
         calls_router,
         webhooks_router,
+        apikeys_router,
     ):
         app.include_router(router, responses=documented_errors(401, 404, 409, 422))
     app.include_router(voice_router)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from app.config import get_settings
 from app.db import SessionDep
-from app.deps import ApiKeyDep, ArqDep
+from app.deps import ApiKeyDep, ArqDep, WriteKeyDep
 from app.leads import service
 from app.leads.schemas import LeadAccepted, LeadCreate, LeadOut, LeadPage, LeadStatus
 from app.models import Source
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=LeadAccepted)
 async def create_lead(
-    data: LeadCreate, session: SessionDep, arq: ArqDep, _: ApiKeyDep
+    data: LeadCreate, session: SessionDep, arq: ArqDep, _: WriteKeyDep
 ) -> LeadAccepted:
     source = await get_source(session, slug=data.source)
     submission = service.Submission(

@@ -3,7 +3,7 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from app.db import SessionDep
-from app.deps import ApiKeyDep, ArqDep
+from app.deps import ApiKeyDep, ArqDep, WriteKeyDep
 from app.queue import enqueue_dial_waiting
 from app.reps import service
 from app.reps.schemas import Availability, RepCreate, RepList, RepOut, RepUpdate
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1/reps", tags=["reps"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RepOut)
-async def create_rep(data: RepCreate, session: SessionDep, arq: ArqDep, _: ApiKeyDep) -> RepOut:
+async def create_rep(data: RepCreate, session: SessionDep, arq: ArqDep, _: WriteKeyDep) -> RepOut:
     rep = RepOut.model_validate(await service.create_rep(session, data=data))
     await session.commit()
     if rep.availability == Availability.available:
@@ -38,7 +38,7 @@ async def get_rep(rep_id: UUID, session: SessionDep, _: ApiKeyDep) -> RepOut:
 
 @router.patch("/{rep_id}", response_model=RepOut)
 async def update_rep(
-    rep_id: UUID, data: RepUpdate, session: SessionDep, arq: ArqDep, _: ApiKeyDep
+    rep_id: UUID, data: RepUpdate, session: SessionDep, arq: ArqDep, _: WriteKeyDep
 ) -> RepOut:
     rep = RepOut.model_validate(await service.update_rep(session, rep_id=rep_id, data=data))
     await session.commit()
@@ -48,5 +48,5 @@ async def update_rep(
 
 
 @router.delete("/{rep_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rep(rep_id: UUID, session: SessionDep, _: ApiKeyDep) -> None:
+async def delete_rep(rep_id: UUID, session: SessionDep, _: WriteKeyDep) -> None:
     await service.delete_rep(session, rep_id=rep_id)

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from app.db import SessionDep
-from app.deps import ApiKeyDep
+from app.deps import ApiKeyDep, WriteKeyDep
 from app.models import Source
 from app.sources import service
 from app.sources.schemas import SourceCreate, SourceList, SourceOut, SourceUpdate
@@ -16,7 +16,7 @@ def source_out(source: Source) -> SourceOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SourceOut)
-async def create_source(data: SourceCreate, session: SessionDep, _: ApiKeyDep) -> SourceOut:
+async def create_source(data: SourceCreate, session: SessionDep, _: WriteKeyDep) -> SourceOut:
     return source_out(await service.create_source(session, data=data))
 
 
@@ -32,11 +32,11 @@ async def get_source(slug: str, session: SessionDep, _: ApiKeyDep) -> SourceOut:
 
 @router.patch("/{slug}", response_model=SourceOut)
 async def update_source(
-    slug: str, data: SourceUpdate, session: SessionDep, _: ApiKeyDep
+    slug: str, data: SourceUpdate, session: SessionDep, _: WriteKeyDep
 ) -> SourceOut:
     return source_out(await service.update_source(session, slug=slug, data=data))
 
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_source(slug: str, session: SessionDep, _: ApiKeyDep) -> None:
+async def delete_source(slug: str, session: SessionDep, _: WriteKeyDep) -> None:
     await service.delete_source(session, slug=slug)

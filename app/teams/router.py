@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
 from app.db import SessionDep
-from app.deps import ApiKeyDep
+from app.deps import ApiKeyDep, WriteKeyDep
 from app.sources.schemas import Slug
 from app.teams import service
 from app.teams.schemas import TeamIn, TeamList, TeamOut
@@ -15,5 +15,5 @@ async def list_teams(session: SessionDep, _: ApiKeyDep) -> TeamList:
 
 
 @router.put("/{slug}", response_model=TeamOut)
-async def put_team(slug: Slug, data: TeamIn, session: SessionDep, _: ApiKeyDep) -> TeamOut:
+async def put_team(slug: Slug, data: TeamIn, session: SessionDep, _: WriteKeyDep) -> TeamOut:
     return TeamOut.model_validate(await service.put_team(session, slug=slug, data=data))

@@ -4,7 +4,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 
 from app.db import SessionDep
-from app.deps import ApiKeyDep, ArqDep
+from app.deps import AdminKeyDep, ArqDep
 from app.queue import enqueue_webhook_delivery
 from app.webhooks import service
 from app.webhooks.schemas import (
@@ -23,32 +23,32 @@ ENDPOINTS = "/v1/webhook-endpoints"
 
 @router.post(ENDPOINTS, status_code=status.HTTP_201_CREATED, response_model=EndpointCreated)
 async def create_endpoint(
-    data: EndpointCreate, session: SessionDep, _: ApiKeyDep
+    data: EndpointCreate, session: SessionDep, _: AdminKeyDep
 ) -> EndpointCreated:
     return EndpointCreated.model_validate(await service.create_endpoint(session, data=data))
 
 
 @router.get(ENDPOINTS, response_model=EndpointList)
-async def list_endpoints(session: SessionDep, _: ApiKeyDep) -> EndpointList:
+async def list_endpoints(session: SessionDep, _: AdminKeyDep) -> EndpointList:
     endpoints = await service.list_endpoints(session)
     return EndpointList(data=[EndpointOut.model_validate(e) for e in endpoints])
 
 
 @router.get(ENDPOINTS + "/{endpoint_id}", response_model=EndpointOut)
-async def get_endpoint(endpoint_id: UUID, session: SessionDep, _: ApiKeyDep) -> EndpointOut:
+async def get_endpoint(endpoint_id: UUID, session: SessionDep, _: AdminKeyDep) -> EndpointOut:
     return EndpointOut.model_validate(await service.get_endpoint(session, endpoint_id=endpoint_id))
 
 
 @router.patch(ENDPOINTS + "/{endpoint_id}", response_model=EndpointOut)
 async def update_endpoint(
-    endpoint_id: UUID, data: EndpointUpdate, session: SessionDep, _: ApiKeyDep
+    endpoint_id: UUID, data: EndpointUpdate, session: SessionDep, _: AdminKeyDep
 ) -> EndpointOut:
     endpoint = await service.update_endpoint(session, endpoint_id=endpoint_id, data=data)
     return EndpointOut.model_validate(endpoint)
 
 
 @router.delete(ENDPOINTS + "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_endpoint(endpoint_id: UUID, session: SessionDep, _: ApiKeyDep) -> None:
+async def delete_endpoint(endpoint_id: UUID, session: SessionDep, _: AdminKeyDep) -> None:
     await service.delete_endpoint(session, endpoint_id=endpoint_id)
 
 
@@ -56,7 +56,7 @@ async def delete_endpoint(endpoint_id: UUID, session: SessionDep, _: ApiKeyDep) 
 async def list_deliveries(
     endpoint_id: UUID,
     session: SessionDep,
-    _: ApiKeyDep,
+    _: AdminKeyDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryList:
     data = await service.list_deliveries(session, endpoint_id=endpoint_id, limit=limit)
@@ -65,7 +65,7 @@ async def list_deliveries(
 
 @router.post("/v1/webhook-deliveries/{delivery_id}/redeliver", response_model=DeliveryOut)
 async def redeliver(
-    delivery_id: UUID, session: SessionDep, arq: ArqDep, _: ApiKeyDep
+    delivery_id: UUID, session: SessionDep, arq: ArqDep, _: AdminKeyDep
 ) -> DeliveryOut:
     delivery = await service.redeliver(session, delivery_id=delivery_id)
     await session.commit()
