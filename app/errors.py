@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -91,8 +92,34 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# While PostgreSQL restarts, answer so that form tools and integrators retry, never a 500.
+STORE_DOWN_RETRY_AFTER = "5"
+
+
+async def handle_store_down(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("unavailable", "The database is unavailable; retry shortly."),
+        503,
+        headers={"Retry-After": STORE_DOWN_RETRY_AFTER},
+    )
+
+
+async def handle_db_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost connection surfaces as a generic DBAPIError; only that case is a 503."""
+    assert isinstance(exc, DBAPIError)
+    # SQLSTATE class 08 is "connection exception", 57P "the server is shutting down/starting".
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    lost = exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError)
+    if lost or sqlstate.startswith(("08", "57P")):
+        return await handle_store_down(request, exc)
+    raise exc
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, handle_app_error)
+    for store_error in (OperationalError, InterfaceError, ConnectionError, TimeoutError):
+        app.add_exception_handler(store_error, handle_store_down)
+    app.add_exception_handler(DBAPIError, handle_db_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
 

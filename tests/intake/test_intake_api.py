@@ -294,3 +294,26 @@ async def test_redis_down_still_accepts_and_leaves_the_dial_due(
     assert response.status_code == 202, response.text
     lead = await session.get(Lead, UUID(response.json()["lead_id"]))
     assert lead is not None and lead.dial_due_at is not None and lead.dial_job_started_at is None
+
+
+async def test_database_down_is_503_with_retry_after(arq_redis: ArqRedis) -> None:
+    from app.db import get_session, make_engine
+    from app.main import app
+    from tests.conftest import build_client
+
+    dead = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nothing", pool_size=1)
+
+    async def unreachable() -> Any:
+        async with async_sessionmaker(dead)() as session:
+            yield session
+
+    app.dependency_overrides[get_session] = unreachable
+    try:
+        async with build_client(arq_redis) as client:
+            response = await client.post("/hooks/forms/landing", json=ADA)
+    finally:
+        app.dependency_overrides.clear()
+        await dead.dispose()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "unavailable"
