@@ -24,8 +24,10 @@ def async_url(url: str) -> str:
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    # No pre-ping: it costs a round trip per request. A connection lost to a database restart
+    # fails one request with a 503 (see app.errors) and is replaced.
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        async_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=1800
     )
 
 

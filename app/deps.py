@@ -36,7 +36,7 @@ def scoped(needed: Scope) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     return require_scope
 
 
-def get_arq(request: Request) -> ArqRedis:
+async def get_arq(request: Request) -> ArqRedis:  # async: a sync dependency costs a thread hop
     arq: ArqRedis = request.app.state.arq
     return arq
 
