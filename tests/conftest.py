@@ -20,7 +20,8 @@ from app.db import async_url, get_engine, get_session, get_sessionmaker, make_en
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.models import Base, Source
 
-TEST_DATABASE = "firstring_test"
+# One database per test run, so runs sharing a server (TEST_DATABASE_URL) never collide.
+TEST_DATABASE = f"firstring_test_{os.getpid()}"
 # Settings every test process shares: no real carrier, a fast account limit, short leases.
 TEST_ENVIRONMENT = {
     "TWILIO_ACCOUNT_SID": "",
@@ -46,6 +47,14 @@ async def recreate_database(admin_url: str) -> str:
     head, _, query = async_url(admin_url).partition("?")
     base = head.rsplit("/", 1)[0]
     return f"{base}/{TEST_DATABASE}" + (f"?{query}" if query else "")
+
+
+async def drop_database(admin_url: str) -> None:
+    conn = await asyncpg.connect(plain_url(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -96,11 +105,12 @@ async def database_url(stores: dict[str, str], ports: dict[str, int]) -> str:
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def engine(database_url: str, stores: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url)
     yield engine
     await engine.dispose()
     await get_engine().dispose()
+    await drop_database(stores["admin_url"])
 
 
 @pytest.fixture
