@@ -20,6 +20,7 @@ from app.leads.router import router as leads_router
 from app.queue import close_arq, make_arq
 from app.reps.router import router as reps_router
 from app.sources.router import router as sources_router
+from app.stats.router import router as stats_router
 from app.teams.router import router as teams_router
 from app.voice.router import router as voice_router
 from app.webhooks.router import router as webhooks_router
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
         calls_router,
         webhooks_router,
         apikeys_router,
+        stats_router,
     ):
         app.include_router(router, responses=documented_errors(401, 404, 409, 422))
     app.include_router(voice_router)

@@ -90,6 +90,7 @@ class Lead(Timestamps, Base):
     __tablename__ = "leads"
     __table_args__ = (
         Index("ix_leads_created_at_id", "created_at", "id"),
+        Index("ix_leads_received_at", "received_at"),
         Index(
             "ix_leads_dial_due_at", "dial_due_at", postgresql_where=text("dial_due_at IS NOT NULL")
         ),
