@@ -2,9 +2,13 @@
 
 import logging
 import time
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,10 +47,39 @@ def dial_job_id(lead_id: UUID, dial_round: int = 0) -> str:
     return f"dial:{lead_id}:{dial_round}"
 
 
-async def enqueue(arq: ArqRedis, function: str, *args: str, job_id: str | None = None) -> bool:
-    """Enqueue a wake-up; False when Redis could not take it (Postgres still owes the work)."""
+# arq's enqueue_job (WATCH, EXISTS, MULTI/EXEC: three round trips) as one atomic script, with
+# arq's own keys and job format, so a form submission pays for one Redis round trip.
+ENQUEUE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+# arq's default: a job not started within a day is dropped (Postgres still owes the work).
+JOB_EXPIRES_MS = 86_400_000
+
+
+async def enqueue(
+    arq: ArqRedis,
+    function: str,
+    *args: str,
+    job_id: str | None = None,
+    defer_seconds: float | None = None,
+) -> bool:
+    """Enqueue a wake-up; False when Redis could not take it (Postgres still owes the work).
+
+    A job id already queued, running or finished-and-kept makes this a no-op, as in arq.
+    """
+    job_id = job_id or uuid4().hex
+    now_ms = timestamp_ms()
+    score = now_ms + round((defer_seconds or 0) * 1000)
+    job = serialize_job(function, args, {}, None, now_ms)
+    keys = [job_key_prefix + job_id, result_key_prefix + job_id, default_queue_name]
+    values: list[Any] = [score - now_ms + JOB_EXPIRES_MS, job, score, job_id]
     try:
-        await arq.enqueue_job(function, *args, _job_id=job_id)
+        reply = arq.eval(ENQUEUE_SCRIPT, 3, *keys, *values)
+        if not isinstance(reply, str):  # the async client always returns an awaitable
+            await reply
     except (RedisError, OSError) as exc:
         log.warning("%s%s not enqueued (%s); the sweeper will catch up", function, args, exc)
         return False
@@ -73,12 +106,7 @@ async def enqueue_webhook_delivery(arq: ArqRedis, defer_seconds: float | None = 
     job_id = None
     if defer_seconds is not None:
         job_id = f"webhooks:{int(time.time() + defer_seconds)}"
-    try:
-        await arq.enqueue_job("deliver_webhooks", _defer_by=defer_seconds, _job_id=job_id)
-    except (RedisError, OSError) as exc:
-        log.warning("webhook delivery not enqueued (%s); the sweeper will", exc)
-        return False
-    return True
+    return await enqueue(arq, "deliver_webhooks", job_id=job_id, defer_seconds=defer_seconds)
 
 
 async def wake_webhooks_if_emitted(arq: ArqRedis, session: AsyncSession) -> None:

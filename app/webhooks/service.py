@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,19 +30,31 @@ async def emit(
     session: AsyncSession, *, type: EventType, data: dict[str, Any], lead_id: UUID | None = None
 ) -> None:
     """Record an event and owe it to every endpoint that wants it, in the caller's transaction."""
-    event_id = new_id()
-    await session.execute(insert(Event).values(id=event_id, type=type, lead_id=lead_id, data=data))
+    # One statement: the event, and a delivery per subscribed endpoint riding on it.
+    event = (
+        insert(Event)
+        .values(id=new_id(), type=type, lead_id=lead_id, data=data)
+        .returning(Event.id)
+        .cte("event")
+    )
     wanted = or_(
         func.cardinality(WebhookEndpoint.event_types) == 0,
         WebhookEndpoint.event_types.contains([type.value]),
     )
-    endpoints = select(
-        literal(event_id).label("event_id"),
-        WebhookEndpoint.id.label("endpoint_id"),
-        (func.now() + give_up_after()).label("give_up_at"),
-    ).where(and_(WebhookEndpoint.enabled, wanted))
+    endpoints = (
+        select(
+            func.gen_random_uuid().label("id"),
+            event.c.id.label("event_id"),
+            WebhookEndpoint.id.label("endpoint_id"),
+            (func.now() + give_up_after()).label("give_up_at"),
+        )
+        .select_from(event.join(WebhookEndpoint, true()))  # every endpoint that wants it
+        .where(and_(WebhookEndpoint.enabled, wanted))
+    )
     owed = await session.execute(
-        insert(WebhookDelivery).from_select(["event_id", "endpoint_id", "give_up_at"], endpoints)
+        insert(WebhookDelivery)
+        .from_select(["id", "event_id", "endpoint_id", "give_up_at"], endpoints)
+        .add_cte(event)
     )
     if owed.rowcount:  # type: ignore[attr-defined]
         session.info[EVENTS_EMITTED] = True
