@@ -26,6 +26,11 @@ test: lint
 bench: install
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/speed_to_lead.py
+	$(BIN)/python bench/stats.py
+
+drills: install
+	$(BIN)/python bench/drills/run.py
 
 openapi: install
 	$(BIN)/python -m app.openapi

@@ -1,14 +1,19 @@
-"""The `firstring` command: dev, api, worker, sandbox, migrate, apikey create."""
+"""The `firstring` command: dev, api, worker, sandbox, migrate, apikey create/revoke."""
 
 import argparse
 import asyncio
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
+from app.apikeys.service import Scope
 from app.config import Settings, get_settings
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, ensure_database
+from app.observability.logs import configure_logging  # observability
 
 
 @contextmanager
@@ -56,9 +61,21 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 def cmd_apikey_create(args: argparse.Namespace) -> None:
     from app.dev import create_key
 
+    scopes = [Scope(s) for s in args.scope] if args.scope else None
+
     def run(settings: Settings) -> None:
         migrate(settings.database_url)
-        print(asyncio.run(create_key(settings.database_url, args.name)))
+        print(asyncio.run(create_key(settings.database_url, args.name, scopes)))
+
+    with_stores(run)
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> None:
+    from app.dev import revoke_key
+
+    def run(settings: Settings) -> None:
+        asyncio.run(revoke_key(settings.database_url, UUID(args.key_id)))
+        print(f"revoked {args.key_id}")
 
     with_stores(run)
 
@@ -73,15 +90,27 @@ def cmd_api(args: argparse.Namespace) -> None:
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # observability: uvicorn's loggers go through configure_logging's handler
     )
+
+
+WORKER_RESTART_DELAY_SECONDS = 1.0
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from arq.worker import run_worker
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
     from workers.settings import WorkerSettings, worker_options
 
-    run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
+    # arq lets a lost Redis connection end the worker; a Redis restart must not stop dialing.
+    while True:
+        try:
+            run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
+            return
+        except (RedisConnectionError, OSError) as exc:
+            logging.getLogger("firstring.worker").warning("Redis lost (%s); restarting", exc)
+            time.sleep(WORKER_RESTART_DELAY_SECONDS)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> None:
@@ -122,10 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
     create = apikey_commands.add_parser("create", help="create a key; it is printed once")
     create.add_argument("name")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=[s.value for s in Scope],
+        help="read, write or admin (each includes the ones before); repeatable; default admin",
+    )
     create.set_defaults(func=cmd_apikey_create)
+    revoke = apikey_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_apikey_revoke)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    configure_logging(get_settings().log_level, get_settings().log_format)  # observability
     args.func(args)

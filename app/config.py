@@ -2,8 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The carrier sandbox's fixed credentials: it is a local simulator, so these are not secrets.
@@ -45,9 +46,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = 65536
     signature_tolerance_seconds: int = 300
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"  # observability: one JSON object per line
+    metrics_port: int = 0  # observability: the worker's /metrics port; 0 = none
     webhook_retry_base_seconds: float = 10.0
     webhook_give_up_hours: float = 24.0
     webhook_timeout_seconds: float = 10.0
+    # abuse protection on the public intake (README "Abuse protection")
+    intake_rate_per_source_per_minute: int = Field(default=600, ge=1)
+    intake_rate_per_ip_per_minute: int = Field(default=60, ge=1)
+    phone_leads_per_day: int = Field(default=3, ge=1)
+    trusted_proxy_hops: int = Field(default=0, ge=0)
+    secret_rotation_grace_seconds: int = Field(default=86400, ge=0)
 
     @property
     def uses_sandbox(self) -> bool:

@@ -117,7 +117,8 @@ async def handle_db_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, handle_app_error)
-    for store_error in (OperationalError, InterfaceError, ConnectionError, TimeoutError):
+    # OSError covers a refused connection and, for a unix socket, the socket file being gone.
+    for store_error in (OperationalError, InterfaceError, OSError):
         app.add_exception_handler(store_error, handle_store_down)
     app.add_exception_handler(DBAPIError, handle_db_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

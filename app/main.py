@@ -14,9 +14,11 @@ from app.calls.router import router as calls_router
 from app.config import get_settings
 from app.db import SessionDep
 from app.deps import ArqDep
+from app.dnc.router import router as dnc_router
 from app.errors import documented_errors, error_body, install_error_handlers
 from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
+from app.observability import http as observability  # observability: /metrics, request ids
 from app.queue import close_arq, make_arq
 from app.reps.router import router as reps_router
 from app.sources.router import router as sources_router
@@ -51,11 +53,13 @@ def create_app() -> FastAPI:
         webhooks_router,
         apikeys_router,
         stats_router,
+        dnc_router,
     ):
         app.include_router(router, responses=documented_errors(401, 404, 409, 422))
     app.include_router(voice_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
+    observability.install(app)  # observability: request ids, request durations, /metrics
     return app
 
 

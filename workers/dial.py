@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from app.calls import dialer, outcomes
 from app.calls.limiter import wait_for_call_slot
 from app.config import Settings
 from app.models import Attempt, Lead, Source
+from app.observability import logs, metrics  # observability
 from app.queue import (
     enqueue_dial,
     enqueue_dial_waiting,
@@ -23,6 +24,8 @@ from app.queue import (
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
+# A live call silent this long past its ring time is looked up at the carrier.
+RECONCILE_AFTER = timedelta(seconds=10)
 
 
 def sessions(ctx: dict[str, Any]) -> async_sessionmaker[AsyncSession]:
@@ -37,8 +40,11 @@ def settings_of(ctx: dict[str, Any]) -> Settings:
 
 async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
     """Offer the lead to the next free rep(s) and ring them. Safe to run twice."""
+    logs.bind(lead=lead_id)  # observability
+    claim_started = metrics.clock()  # observability
     async with sessions(ctx)() as session, session.begin():
         round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
+    metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
     await wake_webhooks_if_emitted(ctx["redis"], session)
     if round_.result == "started":
         await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
@@ -48,6 +54,7 @@ async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
 async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round) -> None:
     settings = settings_of(ctx)
     assert round_.started_at is not None
+    logs.bind(attempt=call.attempt_id)  # observability
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.dial_budget_seconds
     await wait_for_call_slot(ctx["redis"], settings.twilio_calls_per_second)
@@ -57,11 +64,14 @@ async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round)
             ctx["twilio"], settings=settings, call=call, deadline=deadline
         )
     except dialer.CarrierUnsure as unsure:
+        metrics.count_carrier_error("unsure", unsure.retries)  # observability
         log.warning("calls.create for attempt %s unanswered: %s", call.attempt_id, unsure)
         return
     except dialer.CarrierFailure as failure:
+        metrics.count_carrier_error("refused", failure.retries)  # observability
         await carrier_failed(ctx, call, failure)
         return
+    metrics.observe_created(sent_at, retries)  # observability: round trip and retries
     async with sessions(ctx)() as session, session.begin():
         stored = await dialer.record_placed(
             session,
@@ -72,6 +82,8 @@ async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round)
             retries=retries,
             ring_timeout=settings.rep_ring_timeout_seconds,
         )
+    if stored:  # observability
+        metrics.observe_speed_to_lead(round_.lead_id, round_.received_at, sent_at)
     if not stored:
         log.warning("attempt %s closed before its call was placed; hanging up", call.attempt_id)
         await hang_up(ctx, created.sid, answered=False)
@@ -129,11 +141,14 @@ async def dial_waiting(ctx: dict[str, Any], team: str) -> int:
     """A rep of `team` is free: dial waiting leads, oldest first, while reps stay free."""
     dialed = 0
     while True:
+        claim_started = metrics.clock()  # observability
         async with sessions(ctx)() as session, session.begin():
             lead_id = await oldest_waiting_lead(session, team)
             if lead_id is None:
                 return dialed
+            logs.bind(lead=lead_id)  # observability
             round_ = await dialer.start_round(session, lead_id=lead_id)
+        metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
         if round_.result != "started":
             return dialed
         dialed += 1
@@ -169,6 +184,34 @@ async def hang_up(ctx: dict[str, Any], call_sid: str, *, answered: bool) -> None
         )
     except Exception as exc:  # the call may have ended on its own meanwhile
         log.info("could not end call %s: %s", call_sid, exc)
+
+
+async def reconcile_silent_calls(ctx: dict[str, Any]) -> int:
+    """Ask the carrier how calls we stopped hearing about ended, and close them with that."""
+    ring = timedelta(seconds=settings_of(ctx).rep_ring_timeout_seconds)
+    async with sessions(ctx)() as session:
+        silent = await outcomes.silent_live_calls(
+            session, older_than=ring + RECONCILE_AFTER, quiet_for=RECONCILE_AFTER
+        )
+    closed = 0
+    for attempt_id, sid in silent:
+        try:
+            call = await ctx["twilio"].calls(sid).fetch_async()
+        except Exception as exc:  # the carrier is unreachable too: try again next sweep
+            log.info("could not fetch call %s: %s", sid, exc)
+            continue
+        if call.status not in outcomes.TERMINAL_STATUSES:
+            continue
+        params = {
+            "CallSid": sid,
+            "CallStatus": call.status,
+            "CallDuration": str(call.duration or 0),
+        }
+        async with sessions(ctx)() as session, session.begin():
+            follow = await outcomes.rep_status(session, attempt_id=attempt_id, params=params)
+        await enqueue_follow_ups(ctx, follow)
+        closed += 1
+    return closed
 
 
 async def sweep(ctx: dict[str, Any]) -> int:

@@ -9,8 +9,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.carrier import build_twilio_client, close_twilio_client
 from app.config import get_settings
 from app.db import make_engine
+from app.observability.worker import start_metrics_server  # observability
 from app.queue import make_arq, redis_settings
-from workers.dial import cancel_ring_group, dial_lead, dial_waiting, sweep
+from workers.dial import (
+    cancel_ring_group,
+    dial_lead,
+    dial_waiting,
+    reconcile_silent_calls,
+    sweep,
+)
 from workers.webhooks import deliver_webhooks
 
 SWEEP_SECONDS = set(range(0, 60, 5))
@@ -22,6 +29,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url, pool_size=20)
     ctx["sessionmaker"] = async_sessionmaker(ctx["engine"], expire_on_commit=False)
     ctx["twilio"] = build_twilio_client(settings)
+    start_metrics_server(settings.metrics_port)  # observability: METRICS_PORT, 0 = none
     ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
 
 
@@ -35,7 +43,11 @@ class WorkerSettings:
     """Tuned for speed-to-lead; see README "Worker tuning" for the measurements behind them."""
 
     functions: ClassVar[list[Any]] = [dial_lead, dial_waiting, cancel_ring_group, deliver_webhooks]
-    cron_jobs: ClassVar[list[Any]] = [cron(sweep, second=SWEEP_SECONDS, run_at_startup=True)]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(sweep, second=SWEEP_SECONDS, run_at_startup=True),
+        # Twice a minute: each silent live call costs a carrier request.
+        cron(reconcile_silent_calls, second={0, 30}),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     # Results are not kept, so a lead's later round can reuse nothing and no key lingers.

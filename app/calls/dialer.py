@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.base.exceptions import TwilioRestException
 
 from app.config import Settings, get_settings
+from app.dnc.service import is_do_not_call
 from app.models import Attempt, Lead, Rep, Source, Team, new_id
+from app.stats import summary
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
 
@@ -47,6 +49,8 @@ class Round:
     team: str = "default"
     calls: list[RepCall] = field(default_factory=list)
     started_at: datetime | None = None
+    # observability: the lead's received_at on its first round only, for speed-to-lead
+    received_at: datetime | None = None
 
 
 def placing_lease() -> timedelta:
@@ -125,6 +129,8 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
     lead = await lock_due_lead(session, lead_id)
     if lead is None:
         return Round("not_due", lead_id)
+    if await is_do_not_call(session, phone=lead.phone):
+        return await refuse_do_not_call(session, lead)
     started = now()
     team = await team_for(session, lead.source_id)
     passed = await reps_who_passed(session, lead.id)
@@ -135,7 +141,16 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
     lead.dial_job_started_at = lead.dial_job_started_at or started
     calls = open_attempts(session, lead, reps, team.routing, started)
     await session.flush()
-    return Round("started", lead.id, team.slug, calls, started)
+    first_received = lead.received_at if lead.dial_round == 1 else None  # observability
+    return Round("started", lead.id, team.slug, calls, started, first_received)
+
+
+async def refuse_do_not_call(session: AsyncSession, lead: Lead) -> Round:
+    """Checked before every dial: a listed number is never called, whatever else is owed."""
+    lead.status, lead.dial_due_at = "do_not_call", None
+    data = {**lead_data(lead), "reason": "do_not_call"}
+    await emit(session, type=EventType.lead_opted_out, data=data, lead_id=lead.id)
+    return Round("do_not_call", lead.id)
 
 
 async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[UUID]) -> Round:
@@ -155,7 +170,9 @@ def open_attempts(
     group = new_id()
     lead.live_ring_group, lead.dial_due_at, lead.status = group, None, "dialing"
     lead.dial_round += 1
-    lead.first_call_at = lead.first_call_at or at
+    # min(attempts.create_sent_at), which is `at` until a call is placed: see app.stats.summary
+    lead.first_call_at = min(lead.first_call_at or at, at)
+    lead.touches += len(reps)
     calls = []
     for rep in reps:
         attempt = Attempt(
@@ -257,7 +274,7 @@ async def record_placed(
             carrier_retries=retries,
             status=func.coalesce(func.nullif(Attempt.status, "placing"), "ringing"),
         )
-        .returning(Attempt.id)
+        .returning(Attempt.lead_id)
     )
     if stored is None:
         return False
@@ -270,4 +287,5 @@ async def record_placed(
         )
         .values(claim_expires_at=at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE)
     )
+    await summary.recompute_first_call(session, stored)  # last: attempt, rep, then lead
     return True

