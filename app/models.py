@@ -62,6 +62,14 @@ class Source(Timestamps, Base):
     field_map: Mapped[dict[str, str]] = mapped_column(server_default=text("'{}'::jsonb"))
     team: Mapped[str] = mapped_column(String(100), server_default="default", index=True)
     caller_id: Mapped[str | None] = mapped_column(String(20))
+    # Abuse protection (README "Abuse protection"). Countries whose numbers are called: empty
+    # means the source's default_region only; NULL means any country (number types still apply).
+    allowed_countries: Mapped[list[str] | None] = mapped_column(ARRAY(String(2)))
+    cors_origins: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    honeypot_field: Mapped[str | None] = mapped_column(Text)
+    # The secret replaced by a rotation keeps signing valid requests until this time.
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None]
 
 
 class Rep(Timestamps, Base):
@@ -94,6 +102,19 @@ class Lead(Timestamps, Base):
         Index(
             "ix_leads_dial_due_at", "dial_due_at", postgresql_where=text("dial_due_at IS NOT NULL")
         ),
+        # The speed-to-lead figures read a window of leads and nothing else from this index.
+        Index(
+            "ix_leads_received_at_summary",
+            "received_at",
+            postgresql_include=[
+                "id",
+                "source_id",
+                "first_call_at",
+                "first_rep_answered_at",
+                "connected_at",
+                "touches",
+            ],
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -116,8 +137,13 @@ class Lead(Timestamps, Base):
     live_ring_group: Mapped[uuid.UUID | None]
     accepted_attempt_id: Mapped[uuid.UUID | None]
     dial_round: Mapped[int] = mapped_column(server_default="0")
+    # The call summary the stats read, kept by the dialer from the lead's attempts (see
+    # app/stats/summary.py): min(create_sent_at), min(lead_answered_at) of the connected
+    # ones, min(rep_answered_at) and count(*).
     first_call_at: Mapped[datetime | None]
     connected_at: Mapped[datetime | None]
+    first_rep_answered_at: Mapped[datetime | None]
+    touches: Mapped[int] = mapped_column(server_default="0")
 
 
 class Team(Timestamps, Base):
@@ -141,6 +167,35 @@ class Attempt(Base):
         ),
         Index("ix_attempts_created_at_id", "created_at", "id"),
         Index("ix_attempts_live", "status", postgresql_where=text("ended_at IS NULL")),
+        # webhook_received_at is the lead's received_at: the outcomes of a window's leads.
+        Index(
+            "ix_attempts_webhook_received_at",
+            "webhook_received_at",
+            postgresql_include=["outcome", "lead_id"],
+        ),
+        # A rep's attempts of a window, with all the rep figures read (app.stats.service), and
+        # the leads a rep worked (speed to lead with a rep filter).
+        Index(
+            "ix_attempts_rep_id_created_at",
+            "rep_id",
+            "created_at",
+            postgresql_include=[
+                "outcome",
+                "talk_seconds",
+                "create_sent_at",
+                "rep_ringing_at",
+                "rep_answered_at",
+                "rep_accepted_at",
+                "lead_id",
+                "webhook_received_at",
+            ],
+        ),
+        # The outcomes of given leads (speed to lead with a rep filter).
+        Index(
+            "ix_attempts_lead_id_outcome",
+            "lead_id",
+            postgresql_include=["outcome", "webhook_received_at"],
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -274,3 +329,14 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int]
+
+
+class DoNotCall(Base):
+    """Numbers FirstRing must never call or text: checked before every dial."""
+
+    __tablename__ = "do_not_call"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(20), server_default="api")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
