@@ -1,15 +1,34 @@
 """Phone numbers in, E.164 out: the one place phonenumbers is asked what a number is."""
 
+from collections.abc import Collection
+
 import phonenumbers
+from phonenumbers import PhoneNumber, PhoneNumberType
 
 from app.errors import InvalidField
 
+# What a lead's number may be. Premium-rate, shared-cost, personal (follow-me), UAN, pager and
+# voicemail numbers cost money or reach no person; toll-free is free to call but is a business
+# line, never a lead's own phone, so it is refused too.
+DIALABLE_TYPES = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed_line",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    PhoneNumberType.VOIP: "voip",
+}
+REFUSED_TYPES = {
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.PERSONAL_NUMBER: "personal_number",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+}
 
-def to_e164(raw: str, *, region: str, field: str) -> str:
-    """Parse what a person typed (national or international) and return it as E.164.
 
-    `field` names the input in the 422 so the caller can fix the right thing.
-    """
+def parse_number(raw: str, *, region: str, field: str) -> PhoneNumber:
+    """Parse what a person typed (national or international); 422 naming `field` if invalid."""
     try:
         number = phonenumbers.parse(raw, region.upper())
     except phonenumbers.NumberParseException as exc:
@@ -22,7 +41,59 @@ def to_e164(raw: str, *, region: str, field: str) -> str:
             field=field,
             code="invalid_phone",
         )
+    return number
+
+
+def to_e164(raw: str, *, region: str, field: str) -> str:
+    """Parse what a person typed (national or international) and return it as E.164.
+
+    `field` names the input in the 422 so the caller can fix the right thing.
+    """
+    return e164(parse_number(raw, region=region, field=field))
+
+
+def e164(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def to_dialable_e164(
+    raw: str, *, region: str, allowed_regions: Collection[str] | None, field: str
+) -> str:
+    """E.164 of a number FirstRing may call: in an allowed country (None: any) and of a type
+    that reaches a person at a normal price. Refusals are 422s that say why."""
+    number = parse_number(raw, region=region, field=field)
+    check_country(raw, number, allowed_regions, field=field)
+    check_type(raw, number, field=field)
+    return e164(number)
+
+
+def check_country(
+    raw: str, number: PhoneNumber, allowed_regions: Collection[str] | None, *, field: str
+) -> None:
+    if allowed_regions is None:
+        return
+    # +1 is shared by the US, Canada and the Caribbean: the region, not the code, decides.
+    country = phonenumbers.region_code_for_number(number) or "unknown"
+    if country not in allowed_regions:
+        allowed = ", ".join(sorted(allowed_regions))
+        raise InvalidField(
+            f"'{raw}' is a number in {country}; this source calls only numbers in {allowed}",
+            field=field,
+            code="country_not_allowed",
+        )
+
+
+def check_type(raw: str, number: PhoneNumber, *, field: str) -> None:
+    kind = phonenumbers.number_type(number)
+    if kind in DIALABLE_TYPES:
+        return
+    name = REFUSED_TYPES.get(kind, "unknown")
+    raise InvalidField(
+        f"'{raw}' is a number of type {name}; FirstRing calls only mobile, fixed-line "
+        "and VoIP numbers",
+        field=field,
+        code="number_type_not_allowed",
+    )
 
 
 def is_known_region(region: str) -> bool:

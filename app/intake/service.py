@@ -5,6 +5,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncGenerator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData, Headers, UploadFile
@@ -62,8 +63,18 @@ def verify_signature(source: Source, header: str | None, body: bytes, tolerance:
         )
     if abs(time.time() - int(timestamp)) > tolerance:
         raise Unauthorized("The signature's timestamp is too old.", field=SIGNATURE_HEADER)
-    if not hmac.compare_digest(signature_for(source.secret, timestamp, body), given):
+    expected = [signature_for(secret, timestamp, body) for secret in signing_secrets(source)]
+    if not any(hmac.compare_digest(signature, given) for signature in expected):
         raise Unauthorized("The signature does not match the body.", field=SIGNATURE_HEADER)
+
+
+def signing_secrets(source: Source) -> list[str]:
+    """The current secret, and the one it replaced while that one's grace period lasts."""
+    secrets = [source.secret] if source.secret else []
+    expires = source.previous_secret_expires_at
+    if source.previous_secret and expires is not None and expires > datetime.now(UTC):
+        secrets.append(source.previous_secret)
+    return secrets
 
 
 def media_type(content_type: str) -> str:

@@ -11,7 +11,9 @@ class LeadStatus(StrEnum):
     dialing = "dialing"
     waiting = "waiting"
     connected = "connected"
+    connecting = "connecting"
     unreached = "unreached"
+    do_not_call = "do_not_call"
 
 
 class LeadAccepted(BaseModel):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import InvalidField, NotFound
 from app.leads.schemas import LeadOut
 from app.models import Attempt, IntakeClaim, Lead, Source, new_id
-from app.phones import to_e164
+from app.phones import to_dialable_e164
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
@@ -68,6 +68,13 @@ async def first_holder(
     return None
 
 
+def allowed_regions(source: Source) -> list[str] | None:
+    """None: any country; an empty list: the source's own."""
+    if source.allowed_countries is None:
+        return None
+    return source.allowed_countries or [source.default_region]
+
+
 async def accept_lead(
     session: AsyncSession, *, source: Source, submission: Submission, duplicate_window: timedelta
 ) -> tuple[Lead, bool]:
@@ -78,8 +85,11 @@ async def accept_lead(
             field=submission.phone_field,
             code="missing_phone",
         )
-    phone = to_e164(
-        submission.phone_raw, region=source.default_region, field=submission.phone_field
+    phone = to_dialable_e164(
+        submission.phone_raw,
+        region=source.default_region,
+        allowed_regions=allowed_regions(source),
+        field=submission.phone_field,
     )
     lead_id = new_id()
     claims = [(f"phone:{phone}", duplicate_window)]

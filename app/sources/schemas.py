@@ -6,7 +6,23 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+Origin = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 CANONICAL_FIELDS = ("phone", "email", "first_name", "last_name", "name")
+MAX_SECRET_GRACE_SECONDS = 7 * 24 * 3600
+
+ALLOWED_COUNTRIES_DOC = (
+    "Regions (ISO 3166 alpha-2) whose numbers are called. Empty: the source's default_region "
+    "only; null: any country. Premium-rate, toll-free and other non-personal numbers are "
+    "refused whatever this says."
+)
+CORS_ORIGINS_DOC = (
+    "Origins (`https://www.example.com`) whose pages may post to this source from the browser. "
+    "When set, a browser post from any other origin is refused with 403."
+)
+HONEYPOT_DOC = (
+    "A form field people never see; a submission that fills it is answered 202 like a lead "
+    "but never stored or dialed."
+)
 
 
 class SourceCreate(BaseModel):
@@ -21,6 +37,15 @@ class SourceCreate(BaseModel):
     )
     team: Slug = "default"
     caller_id: str | None = Field(default=None, description="E.164 number the lead sees.")
+    allowed_countries: list[Region] | None = Field(
+        default_factory=list, max_length=50, description=ALLOWED_COUNTRIES_DOC
+    )
+    cors_origins: list[Origin] = Field(
+        default_factory=list, max_length=20, description=CORS_ORIGINS_DOC
+    )
+    honeypot_field: str | None = Field(
+        default=None, min_length=1, max_length=100, description=HONEYPOT_DOC
+    )
 
 
 class SourceUpdate(BaseModel):
@@ -30,6 +55,23 @@ class SourceUpdate(BaseModel):
     field_map: dict[str, str] | None = None
     team: Slug | None = None
     caller_id: str | None = None
+    allowed_countries: list[Region] | None = Field(
+        default=None, max_length=50, description=ALLOWED_COUNTRIES_DOC
+    )
+    cors_origins: list[Origin] | None = Field(
+        default=None, max_length=20, description=CORS_ORIGINS_DOC
+    )
+    honeypot_field: str | None = Field(
+        default=None, min_length=1, max_length=100, description=HONEYPOT_DOC
+    )
+    secret_grace_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SECRET_GRACE_SECONDS,
+        description="How long the secret this request replaces keeps working (default "
+        "SECRET_ROTATION_GRACE_SECONDS; 0 ends it now, e.g. after a leak). Without a new "
+        "secret it shortens the running grace period.",
+    )
 
 
 class SourceOut(BaseModel):
@@ -43,6 +85,12 @@ class SourceOut(BaseModel):
     field_map: dict[str, str]
     team: str
     caller_id: str | None
+    allowed_countries: list[str] | None
+    cors_origins: list[str]
+    honeypot_field: str | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until when the secret replaced by the last rotation still signs requests."
+    )
     created_at: datetime
     updated_at: datetime
 

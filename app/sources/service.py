@@ -1,16 +1,22 @@
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import get_settings
 from app.errors import Conflict, InvalidField, NotFound
 from app.models import Lead, Source
 from app.phones import is_known_region, to_e164
 from app.sources.schemas import CANONICAL_FIELDS, SourceCreate, SourceUpdate
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
-def check_source_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """Refuse what pydantic cannot judge alone: unknown regions, map keys and caller IDs."""
+
+def check_source_fields(values: dict[str, Any], current: Source | None = None) -> dict[str, Any]:
+    """Refuse what pydantic cannot judge alone: unknown regions, map keys, caller IDs, origins
+    and honeypots that would swallow real leads."""
     region = values.get("default_region")
     if region is not None:
         if not is_known_region(region):
@@ -22,7 +28,48 @@ def check_source_fields(values: dict[str, Any]) -> dict[str, Any]:
             raise InvalidField(f"'{key}' cannot be mapped; use one of {allowed}", field="field_map")
     if values.get("caller_id"):
         values["caller_id"] = to_e164(values["caller_id"], region="US", field="caller_id")
+    if values.get("allowed_countries"):
+        values["allowed_countries"] = checked_countries(values["allowed_countries"])
+    if "cors_origins" in values:
+        values["cors_origins"] = [normalized_origin(o) for o in values["cors_origins"] or []]
+    if values.get("honeypot_field"):
+        field_map = values.get("field_map", current.field_map if current else {})
+        check_honeypot(values["honeypot_field"], field_map or {})
     return values
+
+
+def checked_countries(regions: list[str]) -> list[str]:
+    for region in regions:
+        if not is_known_region(region):
+            raise InvalidField(f"'{region}' is not a known region code", field="allowed_countries")
+    return list(dict.fromkeys(region.upper() for region in regions))
+
+
+def normalized_origin(origin: str) -> str:
+    """As a browser sends it in `Origin`: scheme://host[:port], lower case, no default port."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidField(f"'{origin}' is not an origin: {exc}", field="cors_origins") from exc
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        raise InvalidField(
+            f"'{origin}' is not an origin like https://www.example.com", field="cors_origins"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidField(
+            f"'{origin}' has a path; an origin is scheme://host[:port]", field="cors_origins"
+        )
+    keep_port = port is not None and port != DEFAULT_PORTS[parts.scheme]
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if keep_port else "")
+
+
+def check_honeypot(name: str, field_map: dict[str, str]) -> None:
+    """A honeypot named like a real field would silently drop every real lead."""
+    if name.lower() in CANONICAL_FIELDS or name in field_map.values():
+        raise InvalidField(
+            f"'{name}' is a field real leads fill in; name a hidden field", field="honeypot_field"
+        )
 
 
 async def get_source(session: AsyncSession, *, slug: str) -> Source:
@@ -48,11 +95,46 @@ async def create_source(session: AsyncSession, *, data: SourceCreate) -> Source:
 
 async def update_source(session: AsyncSession, *, slug: str, data: SourceUpdate) -> Source:
     source = await get_source(session, slug=slug)
-    for key, value in check_source_fields(data.model_dump(exclude_unset=True)).items():
+    values = check_source_fields(data.model_dump(exclude_unset=True), current=source)
+    change_secret(source, values)
+    for key, value in values.items():
         setattr(source, key, value)
     await session.flush()
     await session.refresh(source)
     return source
+
+
+def change_secret(source: Source, values: dict[str, Any]) -> None:
+    """Take the secret and its grace period out of `values` and apply them."""
+    asked = values.pop("secret_grace_seconds", None)
+    seconds = get_settings().secret_rotation_grace_seconds if asked is None else asked
+    if "secret" in values:
+        rotate_secret(source, values.pop("secret"), grace=timedelta(seconds=seconds))
+    elif asked is not None:
+        shorten_grace(source, grace=timedelta(seconds=seconds))
+
+
+def rotate_secret(source: Source, secret: str | None, *, grace: timedelta) -> None:
+    """The replaced secret keeps working for `grace`, so senders can switch without losing a
+    lead; only the latest replaced secret is kept. Removing the secret ends both."""
+    if secret == source.secret:
+        return
+    if source.secret and secret and grace > timedelta(0):
+        source.previous_secret = source.secret
+        source.previous_secret_expires_at = datetime.now(UTC) + grace
+    else:
+        source.previous_secret = source.previous_secret_expires_at = None
+    source.secret = secret
+
+
+def shorten_grace(source: Source, *, grace: timedelta) -> None:
+    if source.previous_secret_expires_at is None:
+        return
+    until = datetime.now(UTC) + grace
+    if grace <= timedelta(0):
+        source.previous_secret = source.previous_secret_expires_at = None
+    elif until < source.previous_secret_expires_at:
+        source.previous_secret_expires_at = until
 
 
 async def delete_source(session: AsyncSession, *, slug: str) -> None:

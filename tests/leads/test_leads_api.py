@@ -107,3 +107,19 @@ async def test_list_refuses_bad_parameters(client: AsyncClient, api_key: dict[st
         response = await client.get("/v1/leads", params=params, headers=api_key)
         assert response.status_code == 422, params
         assert response.json()["error"]["field"] == field
+
+
+async def test_the_api_refuses_numbers_the_dialer_must_not_call(
+    client: AsyncClient, source: Source, api_key: dict[str, str]
+) -> None:
+    premium = await client.post(
+        "/v1/leads", json={"source": "landing", "phone": "+1 900 555 0100"}, headers=api_key
+    )
+    assert premium.status_code == 422
+    assert premium.json()["error"]["code"] == "number_type_not_allowed"
+    source.allowed_countries = []
+    foreign = await client.post(
+        "/v1/leads", json={"source": "landing", "phone": "+44 20 7946 0000"}, headers=api_key
+    )
+    assert foreign.status_code == 422
+    assert foreign.json()["error"]["code"] == "country_not_allowed"
