@@ -6,6 +6,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -126,11 +127,22 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         await conn.rollback()
 
 
+def isolated_redis_url(url: str) -> str:
+    """The next Redis database: jobs enqueued by in-process tests stay out of the reach of the
+    shared worker process (which would run them before the test looks), and flushing it
+    between tests never empties the worker's queue."""
+    if url.startswith("unix://"):
+        return url.split("?", 1)[0] + "?db=1"
+    parts = urlsplit(url)
+    db = parts.path.strip("/")
+    return urlunsplit(parts._replace(path=f"/{(int(db) + 1) % 16 if db.isdigit() else 1}"))
+
+
 @pytest.fixture
 async def arq_redis(database_url: str) -> AsyncIterator[ArqRedis]:
     from app.queue import close_arq, make_arq
 
-    arq = make_arq(get_settings().redis_url)
+    arq = make_arq(isolated_redis_url(get_settings().redis_url))
     await arq.flushdb()
     yield arq
     await close_arq(arq)
