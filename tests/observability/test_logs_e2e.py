@@ -49,14 +49,15 @@ SECRET_DIGITS = ("4155550142", "4155550101")
 
 
 def another_redis_database(url: str) -> str:
-    """The same Redis server, another database number."""
+    """The same Redis server, a database number used by no other test (the shared worker has
+    the configured one, in-process tests the next; see tests/conftest.py)."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
         query = dict(parse_qsl(parts.query))
-        query["db"] = "1" if query.get("db", "0") != "1" else "2"
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        query["db"] = str(int(query.get("db", "0")) + 2)
+        return url.split("?", 1)[0] + "?" + urlencode(query)
     current = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{current + 1 if current < 15 else current - 1}"))
+    return urlunsplit(parts._replace(path=f"/{(current + 2) % 16}"))
 
 
 @dataclass
