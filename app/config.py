@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     phone_leads_per_day: int = Field(default=3, ge=1)
     trusted_proxy_hops: int = Field(default=0, ge=0)
     secret_rotation_grace_seconds: int = Field(default=86400, ge=0)
+    # privacy (README "Privacy")
+    webhook_secret_rotation_grace_seconds: int = Field(default=86400, ge=0)
+    raw_payload_retention_days: int = Field(default=90, ge=0)  # 0 = kept for good
 
     @property
     def uses_sandbox(self) -> bool:

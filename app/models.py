@@ -102,6 +102,12 @@ class Lead(Timestamps, Base):
         Index(
             "ix_leads_dial_due_at", "dial_due_at", postgresql_where=text("dial_due_at IS NOT NULL")
         ),
+        # The retention job's work list: only leads whose form fields are still kept.
+        Index(
+            "ix_leads_received_at_unpurged",
+            "received_at",
+            postgresql_where=text("fields_purged_at IS NULL"),
+        ),
         # The speed-to-lead figures read a window of leads and nothing else from this index.
         Index(
             "ix_leads_received_at_summary",
@@ -144,6 +150,10 @@ class Lead(Timestamps, Base):
     connected_at: Mapped[datetime | None]
     first_rep_answered_at: Mapped[datetime | None]
     touches: Mapped[int] = mapped_column(server_default="0")
+    # Privacy (README "Privacy"): when the retention job emptied `fields`, and when the lead's
+    # personal data was erased on request.
+    fields_purged_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
 
 
 class Team(Timestamps, Base):
@@ -287,6 +297,9 @@ class WebhookEndpoint(Timestamps, Base):
     # Empty means every event type.
     event_types: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     enabled: Mapped[bool] = mapped_column(server_default="true")
+    # The secret replaced by a rotation also signs deliveries until this time.
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None]
 
 
 class WebhookDelivery(Base):

@@ -18,6 +18,7 @@ from workers.dial import (
     reconcile_silent_calls,
     sweep,
 )
+from workers.retention import purge_old_payloads
 from workers.webhooks import deliver_webhooks
 
 SWEEP_SECONDS = set(range(0, 60, 5))
@@ -47,6 +48,8 @@ class WorkerSettings:
         cron(sweep, second=SWEEP_SECONDS, run_at_startup=True),
         # Twice a minute: each silent live call costs a carrier request.
         cron(reconcile_silent_calls, second={0, 30}),
+        # Hourly; batches commit as they go, so a run cut short by its timeout loses nothing.
+        cron(purge_old_payloads, minute=17, second=0, timeout=50 * 60),
     ]
     on_startup = startup
     on_shutdown = shutdown

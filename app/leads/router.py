@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, status
 from app.config import get_settings
 from app.db import SessionDep
 from app.deps import ApiKeyDep, ArqDep, WriteKeyDep
-from app.leads import service
+from app.leads import privacy, service
 from app.leads.schemas import LeadAccepted, LeadCreate, LeadOut, LeadPage, LeadStatus
 from app.models import Source
 from app.queue import enqueue_dial, wake_webhooks_if_emitted
@@ -74,3 +74,14 @@ async def list_leads(
 @router.get("/{lead_id}", response_model=LeadOut)
 async def get_lead(lead_id: UUID, session: SessionDep, _: ApiKeyDep) -> LeadOut:
     return await service.get_lead(session, lead_id=lead_id)
+
+
+@router.delete("/{lead_id}", response_model=LeadOut)
+async def erase_lead(lead_id: UUID, session: SessionDep, arq: ArqDep, _: WriteKeyDep) -> LeadOut:
+    """Erase the lead's personal data (a request under GDPR/CCPA); its attempts stay, as
+    anonymised statistics. Repeating it answers the same erased lead."""
+    await privacy.erase_lead(session, lead_id=lead_id)
+    erased = await service.get_lead(session, lead_id=lead_id)
+    await session.commit()
+    await wake_webhooks_if_emitted(arq, session)  # the lead.erased event
+    return erased

@@ -14,6 +14,7 @@ class LeadStatus(StrEnum):
     connecting = "connecting"
     unreached = "unreached"
     do_not_call = "do_not_call"
+    erased = "erased"
 
 
 class LeadAccepted(BaseModel):
@@ -45,10 +46,19 @@ class LeadOut(BaseModel):
     last_name: str | None
     full_name: str | None
     email: str | None
-    fields: dict[str, Any]
+    fields: dict[str, Any] = Field(
+        description="Every other form field; emptied RAW_PAYLOAD_RETENTION_DAYS after receipt."
+    )
     received_at: datetime
     created_at: datetime
     updated_at: datetime
+    fields_purged_at: datetime | None = Field(
+        default=None, description="When `fields` was emptied by the retention job or an erasure."
+    )
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When the lead's personal data was erased (`DELETE /v1/leads/{id}`).",
+    )
 
 
 class LeadPage(BaseModel):

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -31,9 +32,19 @@ class Outgoing:
     headers: dict[str, str]
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
+def sign(secrets: Sequence[str], timestamp: int, body: bytes) -> str:
+    """One v1 per secret, as Stripe does: a receiver accepts when any of them matches."""
+    message = f"{timestamp}.".encode() + body
+    digests = (hmac.new(s.encode(), message, hashlib.sha256).hexdigest() for s in secrets)
+    return f"t={timestamp}," + ",".join(f"v1={digest}" for digest in digests)
+
+
+def signing_secrets(endpoint: WebhookEndpoint, at: datetime) -> list[str]:
+    """The current secret, and the one it replaced while that one's grace period runs."""
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > at:
+        return [endpoint.secret, endpoint.previous_secret]
+    return [endpoint.secret]
 
 
 def event_body(event: Event) -> bytes:
@@ -48,10 +59,12 @@ def event_body(event: Event) -> bytes:
 
 def outgoing(delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: Event) -> Outgoing:
     body = event_body(event)
+    now = time.time()
+    signers = signing_secrets(endpoint, datetime.fromtimestamp(now, UTC))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "FirstRing-Webhooks/1",
-        SIGNATURE_HEADER: sign(endpoint.secret, int(time.time()), body),
+        SIGNATURE_HEADER: sign(signers, int(now), body),
         "FirstRing-Event-Id": str(event.id),
         "FirstRing-Event-Type": event.type,
         "FirstRing-Delivery-Id": str(delivery.id),

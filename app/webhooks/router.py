@@ -1,8 +1,10 @@
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
+from app.config import get_settings
 from app.db import SessionDep
 from app.deps import AdminKeyDep, ArqDep
 from app.queue import enqueue_webhook_delivery
@@ -15,6 +17,7 @@ from app.webhooks.schemas import (
     EndpointList,
     EndpointOut,
     EndpointUpdate,
+    SecretRotation,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -50,6 +53,20 @@ async def update_endpoint(
 @router.delete(ENDPOINTS + "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_endpoint(endpoint_id: UUID, session: SessionDep, _: AdminKeyDep) -> None:
     await service.delete_endpoint(session, endpoint_id=endpoint_id)
+
+
+@router.post(ENDPOINTS + "/{endpoint_id}/rotate-secret", response_model=EndpointCreated)
+async def rotate_secret(
+    endpoint_id: UUID, session: SessionDep, _: AdminKeyDep, data: SecretRotation | None = None
+) -> EndpointCreated:
+    """A new secret, shown only in this answer; the old one keeps signing beside it for the
+    grace period (`FirstRing-Signature` then carries a `v1` for each)."""
+    asked = data.grace_seconds if data is not None else None
+    seconds = get_settings().webhook_secret_rotation_grace_seconds if asked is None else asked
+    endpoint = await service.rotate_secret(
+        session, endpoint_id=endpoint_id, grace=timedelta(seconds=seconds)
+    )
+    return EndpointCreated.model_validate(endpoint)
 
 
 @router.get(ENDPOINTS + "/{endpoint_id}/deliveries", response_model=DeliveryList)

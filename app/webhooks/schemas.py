@@ -5,6 +5,8 @@ from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+MAX_SECRET_GRACE_SECONDS = 7 * 24 * 3600
+
 
 class EventType(StrEnum):
     lead_received = "lead.received"
@@ -16,6 +18,7 @@ class EventType(StrEnum):
     lead_exhausted = "lead.exhausted"
     lead_opted_out = "lead.opted_out"
     lead_disposition = "lead.disposition"
+    lead_erased = "lead.erased"
 
 
 class EndpointCreate(BaseModel):
@@ -39,12 +42,26 @@ class EndpointOut(BaseModel):
     description: str | None
     event_types: list[EventType]
     enabled: bool
+    previous_secret_expires_at: datetime | None = Field(
+        default=None,
+        description="Until when the secret replaced by the last rotation also signs deliveries.",
+    )
     created_at: datetime
     updated_at: datetime
 
 
 class EndpointCreated(EndpointOut):
     secret: str = Field(description="Signs every delivery. Shown only in this response.")
+
+
+class SecretRotation(BaseModel):
+    grace_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SECRET_GRACE_SECONDS,
+        description="How long the replaced secret keeps signing deliveries beside the new one "
+        "(default WEBHOOK_SECRET_ROTATION_GRACE_SECONDS; 0 ends it now, e.g. after a leak).",
+    )
 
 
 class EndpointList(BaseModel):

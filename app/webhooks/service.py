@@ -1,7 +1,7 @@
 """Outbound events: written with the change they describe, delivered to integrators' endpoints."""
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -69,9 +69,32 @@ async def create_endpoint(session: AsyncSession, *, data: EndpointCreate) -> Web
         url=str(data.url),
         description=data.description,
         event_types=[t.value for t in data.event_types],
-        secret=SECRET_PREFIX + secrets.token_urlsafe(32),
+        secret=new_secret(),
     )
     session.add(endpoint)
+    await session.flush()
+    await session.refresh(endpoint)
+    return endpoint
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+async def rotate_secret(
+    session: AsyncSession, *, endpoint_id: UUID, grace: timedelta
+) -> WebhookEndpoint:
+    """A new secret signs from now on; the replaced one signs beside it for `grace`, so the
+    integrator can switch without rejecting a delivery. Only the latest replaced one is kept."""
+    endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
+    if endpoint is None:  # locked: two rotations at once must not lose one's secret
+        raise NotFound(f"No webhook endpoint {endpoint_id}.", field="endpoint_id")
+    if grace > timedelta(0):
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires_at = datetime.now(UTC) + grace
+    else:
+        endpoint.previous_secret = endpoint.previous_secret_expires_at = None
+    endpoint.secret = new_secret()
     await session.flush()
     await session.refresh(endpoint)
     return endpoint
@@ -93,6 +116,8 @@ async def update_endpoint(
 ) -> WebhookEndpoint:
     endpoint = await get_endpoint(session, endpoint_id=endpoint_id)
     changes = data.model_dump(exclude_unset=True)
+    # null for a column that cannot be empty means "unchanged", as if the field were left out
+    changes = {k: v for k, v in changes.items() if v is not None or k == "description"}
     if "url" in changes:
         changes["url"] = str(changes["url"])
     if changes.get("event_types") is not None:
