@@ -112,6 +112,10 @@ async def handle_db_error(request: Request, exc: Exception) -> JSONResponse:
     lost = exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError)
     if lost or sqlstate.startswith(("08", "57P")):
         return await handle_store_down(request, exc)
+    # Class 22 is "data exception": a value PostgreSQL cannot store, e.g. a NUL character.
+    if sqlstate.startswith("22"):
+        detail = exc.orig.args[0] if exc.orig is not None and exc.orig.args else sqlstate
+        return JSONResponse(error_body("invalid", f"A value cannot be stored: {detail}"), 422)
     raise exc
 
 

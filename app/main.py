@@ -55,7 +55,7 @@ def create_app() -> FastAPI:
         stats_router,
         dnc_router,
     ):
-        app.include_router(router, responses=documented_errors(401, 404, 409, 422))
+        app.include_router(router, responses=documented_errors(400, 401, 403, 404, 409, 422))
     app.include_router(voice_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])

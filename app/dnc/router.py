@@ -6,7 +6,7 @@ from app.db import SessionDep
 from app.deps import ApiKeyDep, WriteKeyDep
 from app.dnc import service
 from app.dnc.schemas import DncCreate, DncImportResult, DncOut, DncPage
-from app.errors import AppError
+from app.errors import AppError, documented_errors
 from app.phones import to_e164
 
 router = APIRouter(prefix="/v1/dnc", tags=["do not call"])
@@ -51,6 +51,7 @@ async def remove_number(
 @router.post(
     "/import",
     response_model=DncImportResult,
+    responses=documented_errors(413),
     openapi_extra={
         "requestBody": {
             "description": "CSV: a number per line, an optional reason in the second column.",

@@ -55,7 +55,11 @@ async def page(session: AsyncSession, *, limit: int, after: str | None) -> list[
 
 
 def csv_rows(text: str) -> list[list[str]]:
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
+    try:  # newline="": csv itself splits lines, so a bare CR ends a line instead of failing
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = [row for row in reader if row and any(c.strip() for c in row)]
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+        raise AppError(f"The CSV does not parse: {exc}", code="malformed_body") from exc
     if len(rows) > MAX_IMPORT_ROWS:
         raise AppError(
             f"At most {MAX_IMPORT_ROWS} rows per import.", status_code=413, code="payload_too_large"

@@ -333,6 +333,8 @@ def _nest_bracket_keys(payload: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def _put(tree: dict[str, Any], parts: list[str], value: Any) -> bool:
+    if not parts:  # an empty key, or only empty brackets: kept raw
+        return False
     for part in parts[:-1]:
         tree = tree.setdefault(part, {})
         if not isinstance(tree, dict):

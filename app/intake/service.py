@@ -138,12 +138,19 @@ def submission_from(
 ) -> Submission:
     found = extract_form_fields(payload, field_map or None)
     return Submission(
-        phone_raw=found.phone,
-        phone_field=found.phone_field or "phone",
-        first_name=found.first_name,
-        last_name=found.last_name,
-        full_name=found.full_name,
-        email=found.email,
-        fields=found.fields,
+        phone_raw=storable(found.phone),
+        phone_field=storable(found.phone_field) or "phone",
+        first_name=storable(found.first_name),
+        last_name=storable(found.last_name),
+        full_name=storable(found.full_name),
+        email=storable(found.email),
+        fields={storable(k) or "_": storable(v) or "" for k, v in found.fields.items()},
         idempotency_key=idempotency_key,
     )
+
+
+def storable(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL or lone surrogates; a stray one must not cost a lead."""
+    if not text:
+        return text
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")

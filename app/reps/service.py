@@ -49,6 +49,8 @@ async def create_rep(session: AsyncSession, *, data: RepCreate) -> Rep:
 async def update_rep(session: AsyncSession, *, rep_id: UUID, data: RepUpdate) -> Rep:
     rep = await get_rep(session, rep_id=rep_id)
     changes = data.model_dump(exclude_unset=True, exclude={"region"})
+    # null for a column that cannot be empty means "unchanged", as if the field were left out
+    changes = {k: v for k, v in changes.items() if v is not None or k == "availability_reason"}
     if data.phone is not None:
         changes["phone"] = to_e164(data.phone, region=data.region, field="phone")
         await ensure_phone_free(session, phone=changes["phone"], rep_id=rep.id)

@@ -12,6 +12,7 @@ from app.phones import is_known_region, to_e164
 from app.sources.schemas import CANONICAL_FIELDS, SourceCreate, SourceUpdate
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+NOT_NULL_FIELDS = ("name", "default_region", "field_map", "team")
 
 
 def check_source_fields(values: dict[str, Any], current: Source | None = None) -> dict[str, Any]:
@@ -95,7 +96,10 @@ async def create_source(session: AsyncSession, *, data: SourceCreate) -> Source:
 
 async def update_source(session: AsyncSession, *, slug: str, data: SourceUpdate) -> Source:
     source = await get_source(session, slug=slug)
-    values = check_source_fields(data.model_dump(exclude_unset=True), current=source)
+    values = data.model_dump(exclude_unset=True)
+    # null for a column that cannot be empty means "unchanged", as if the field were left out
+    values = {k: v for k, v in values.items() if v is not None or k not in NOT_NULL_FIELDS}
+    values = check_source_fields(values, current=source)
     change_secret(source, values)
     for key, value in values.items():
         setattr(source, key, value)

@@ -317,3 +317,16 @@ async def test_database_down_is_503_with_retry_after(arq_redis: ArqRedis) -> Non
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "unavailable"
+
+
+async def test_nul_and_lone_surrogates_do_not_cost_a_lead(
+    client: AsyncClient, session: AsyncSession, source: Source
+) -> None:
+    body = b'{"name": "Ada\\u0000 Lovelace", "phone": "4155550142", "note": "hi \\ud800 there"}'
+    response = await client.post(
+        "/hooks/forms/landing", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    lead = await session.get(Lead, UUID(response.json()["lead_id"]))
+    assert lead is not None and lead.full_name == "Ada Lovelace"
+    assert lead.fields["note"] == "hi ? there"
