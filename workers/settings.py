@@ -46,8 +46,9 @@ class WorkerSettings:
     functions: ClassVar[list[Any]] = [dial_lead, dial_waiting, cancel_ring_group, deliver_webhooks]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep, second=SWEEP_SECONDS, run_at_startup=True),
-        # Twice a minute: each silent live call costs a carrier request.
-        cron(reconcile_silent_calls, second={0, 30}),
+        # Every 10 s: a rep held by a call whose end we missed is a rep not taking leads; each
+        # silent live call costs one carrier request.
+        cron(reconcile_silent_calls, second=set(range(0, 60, 10))),
         # Hourly; batches commit as they go, so a run cut short by its timeout loses nothing.
         cron(purge_old_payloads, minute=17, second=0, timeout=50 * 60),
     ]
