@@ -5,10 +5,10 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Interval, Select, Table, and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,27 @@ class Submission:
     idempotency_key: str | None = None
 
 
+def claim_statement() -> Any:
+    """Built once with bind parameters: a statement with its values inlined would be hashed
+    for SQLAlchemy's cache on every request, which cost more CPU than running it."""
+    claims = cast(Table, IntakeClaim.__table__)
+    stmt = insert(claims).values(
+        source_id=bindparam("source_id"),
+        claim_key=bindparam("key"),
+        lead_id=bindparam("lead_id"),
+        expires_at=func.now() + bindparam("ttl", type_=Interval()),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[claims.c.source_id, claims.c.claim_key],
+        set_={"lead_id": stmt.excluded.lead_id, "expires_at": stmt.excluded.expires_at},
+        where=claims.c.expires_at < func.now(),
+    ).returning(claims.c.lead_id)
+
+
+CLAIM = claim_statement()
+INSERT_LEAD = insert(cast(Table, Lead.__table__))
+
+
 async def claim(
     session: AsyncSession, *, source_id: UUID, key: str, lead_id: UUID, ttl: timedelta
 ) -> UUID | None:
@@ -41,15 +62,8 @@ async def claim(
 
     Concurrent claimers block on the unique key until the first commits, so exactly one wins.
     """
-    stmt = insert(IntakeClaim).values(
-        source_id=source_id, claim_key=key, lead_id=lead_id, expires_at=func.now() + ttl
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[IntakeClaim.source_id, IntakeClaim.claim_key],
-        set_={"lead_id": stmt.excluded.lead_id, "expires_at": stmt.excluded.expires_at},
-        where=IntakeClaim.expires_at < func.now(),
-    ).returning(IntakeClaim.lead_id)
-    if await session.scalar(upsert) is not None:
+    params = {"source_id": source_id, "key": key, "lead_id": lead_id, "ttl": ttl}
+    if await session.scalar(CLAIM, params) is not None:
         return None
     return await session.scalar(
         select(IntakeClaim.lead_id).where(
@@ -100,8 +114,9 @@ async def accept_lead(
         await session.rollback()  # drop any claim this request took before it lost
         return await get_lead_row(session, lead_id=holder), True
     columns = new_lead_columns(lead_id, source, phone, submission)
-    # A Core insert: the ORM's unit of work costs more CPU than the rest of the intake.
-    await session.execute(insert(Lead).values(columns))
+    # A Core insert with bound parameters: the ORM's unit of work, or values inlined into the
+    # statement, cost more CPU than the rest of the intake.
+    await session.execute(INSERT_LEAD, columns)
     return Lead(**columns), False
 
 

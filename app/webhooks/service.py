@@ -2,11 +2,23 @@
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ARRAY,
+    Interval,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
@@ -30,34 +42,56 @@ async def emit(
     session: AsyncSession, *, type: EventType, data: dict[str, Any], lead_id: UUID | None = None
 ) -> None:
     """Record an event and owe it to every endpoint that wants it, in the caller's transaction."""
-    # One statement: the event, and a delivery per subscribed endpoint riding on it.
+    params = {
+        "event_id": new_id(),
+        "type": type.value,
+        "types": [type.value],
+        "lead_id": lead_id,
+        "data": data,
+        "give_up": give_up_after(),
+    }
+    owed = await session.execute(EMIT, params)
+    if owed.rowcount:  # type: ignore[attr-defined]
+        session.info[EVENTS_EMITTED] = True
+
+
+def emit_statement() -> Any:
+    """One statement, built once with bind parameters: the event, and a delivery riding on it
+    for every endpoint that wants it."""
+    events = cast(Table, Event.__table__)
     event = (
-        insert(Event)
-        .values(id=new_id(), type=type, lead_id=lead_id, data=data)
-        .returning(Event.id)
+        insert(events)
+        .values(
+            id=bindparam("event_id"),
+            type=bindparam("type"),
+            lead_id=bindparam("lead_id"),
+            data=bindparam("data", type_=JSONB()),
+        )
+        .returning(events.c.id)
         .cte("event")
     )
     wanted = or_(
         func.cardinality(WebhookEndpoint.event_types) == 0,
-        WebhookEndpoint.event_types.contains([type.value]),
+        WebhookEndpoint.event_types.contains(bindparam("types", type_=ARRAY(Text()))),
     )
     endpoints = (
         select(
             func.gen_random_uuid().label("id"),
             event.c.id.label("event_id"),
             WebhookEndpoint.id.label("endpoint_id"),
-            (func.now() + give_up_after()).label("give_up_at"),
+            (func.now() + bindparam("give_up", type_=Interval())).label("give_up_at"),
         )
-        .select_from(event.join(WebhookEndpoint, true()))  # every endpoint that wants it
+        .select_from(event.join(WebhookEndpoint, true()))
         .where(and_(WebhookEndpoint.enabled, wanted))
     )
-    owed = await session.execute(
-        insert(WebhookDelivery)
+    return (
+        insert(cast(Table, WebhookDelivery.__table__))
         .from_select(["id", "event_id", "endpoint_id", "give_up_at"], endpoints)
         .add_cte(event)
     )
-    if owed.rowcount:  # type: ignore[attr-defined]
-        session.info[EVENTS_EMITTED] = True
+
+
+EMIT = emit_statement()
 
 
 def give_up_after() -> timedelta:
