@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from app.carrier import CarrierHttpClient, close_twilio_client
@@ -18,26 +17,6 @@ from tests.sandbox.helpers import wait_ended
 
 CALLS = f"/2010-04-01/Accounts/{SANDBOX_ACCOUNT_SID}/Calls.json"
 SAY = "<Response><Say>Hello</Say></Response>"
-
-
-class ImpatientHttpClient(CarrierHttpClient):
-    """Applies its own timeout: the library passes timeout=None, which aiohttp takes as none."""
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 (the twilio library passes it)
-        allow_redirects: bool = False,
-    ) -> Response:
-        timeout = self.timeout
-        return await super().request(
-            method, url, params, data, headers, auth, timeout, allow_redirects
-        )
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +96,7 @@ async def test_timeout_holds_the_request(
 ) -> None:
     number = phone()
     await set_faults(control, {"calls_create": ["timeout", "timeout"], "timeout_s": 0.4})
-    impatient = ImpatientHttpClient(str(control.base_url), timeout=0.1)
+    impatient = CarrierHttpClient(str(control.base_url), timeout=0.1)  # its timeout applies
     client = Client(SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, http_client=impatient)
     try:
         with pytest.raises(TimeoutError):
