@@ -111,15 +111,8 @@ async def carrier_failed(ctx: dict[str, Any], call: dialer.RepCall, failure: Exc
             .where(Attempt.id == call.attempt_id)
             .values(carrier_retries=getattr(failure, "retries", 0))
         )
-    await enqueue_follow_ups(ctx, follow)
+    await outcomes.enqueue_follow_ups(ctx["redis"], follow)
     await wake_webhooks_if_emitted(ctx["redis"], session)
-
-
-async def enqueue_follow_ups(ctx: dict[str, Any], follow: outcomes.FollowUps) -> None:
-    for lead_id, dial_round in follow.dial_leads:
-        await enqueue_dial(ctx["redis"], lead_id, dial_round)
-    for team in follow.free_teams:
-        await enqueue_dial_waiting(ctx["redis"], team)
 
 
 async def oldest_waiting_lead(session: AsyncSession, team: str) -> UUID | None:
@@ -209,7 +202,7 @@ async def reconcile_silent_calls(ctx: dict[str, Any]) -> int:
         }
         async with sessions(ctx)() as session, session.begin():
             follow = await outcomes.rep_status(session, attempt_id=attempt_id, params=params)
-        await enqueue_follow_ups(ctx, follow)
+        await outcomes.enqueue_follow_ups(ctx["redis"], follow)
         closed += 1
     return closed
 
@@ -218,7 +211,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     """Re-enqueue dials Redis lost and release reps whose calls never reported back."""
     async with sessions(ctx)() as session, session.begin():
         follow = await outcomes.release_expired_claims(session)
-    await enqueue_follow_ups(ctx, follow)
+    await outcomes.enqueue_follow_ups(ctx["redis"], follow)
     async with sessions(ctx)() as session:
         due = (
             await session.execute(

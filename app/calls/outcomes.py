@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from typing import cast
 from uuid import UUID
 
+from arq.connections import ArqRedis
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings
 from app.models import Attempt, CallEvent, Lead, Rep
 from app.observability import metrics  # observability
+from app.queue import enqueue_cancel_ring_group, enqueue_dial, enqueue_dial_waiting
 from app.stats import summary
 from app.webhooks.schemas import EventType
 from app.webhooks.service import attempt_data, emit
@@ -46,6 +48,16 @@ class FollowUps:
 
 # Twilio's Timestamp has whole seconds only; the arrival time is precise unless delivery lagged.
 LATE_DELIVERY = timedelta(seconds=2)
+
+
+async def enqueue_follow_ups(arq: ArqRedis, follow: FollowUps) -> None:
+    """Wake the workers for what a committed transaction made owed."""
+    for lead_id, dial_round in follow.dial_leads:
+        await enqueue_dial(arq, lead_id, dial_round)
+    for ring_group, winner in follow.cancel_groups:
+        await enqueue_cancel_ring_group(arq, ring_group, winner)
+    for team in follow.free_teams:
+        await enqueue_dial_waiting(arq, team)
 
 
 def event_time(params: dict[str, str]) -> datetime:

@@ -15,9 +15,6 @@ from app.deps import ArqDep
 from app.errors import Forbidden
 from app.models import Lead, Source
 from app.queue import (
-    enqueue_cancel_ring_group,
-    enqueue_dial,
-    enqueue_dial_waiting,
     wake_webhooks_if_emitted,
 )
 from app.voice import twiml
@@ -48,12 +45,7 @@ def xml(document: str) -> Response:
 
 async def after_commit(session: SessionDep, arq: ArqDep, follow: outcomes.FollowUps) -> None:
     await session.commit()
-    for lead_id, dial_round in follow.dial_leads:
-        await enqueue_dial(arq, lead_id, dial_round)
-    for ring_group, winner in follow.cancel_groups:
-        await enqueue_cancel_ring_group(arq, ring_group, winner)
-    for team in follow.free_teams:
-        await enqueue_dial_waiting(arq, team)
+    await outcomes.enqueue_follow_ups(arq, follow)
     await wake_webhooks_if_emitted(arq, session)
 
 
