@@ -6,7 +6,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -127,15 +127,18 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         await conn.rollback()
 
 
-def isolated_redis_url(url: str) -> str:
-    """The next Redis database: jobs enqueued by in-process tests stay out of the reach of the
-    shared worker process (which would run them before the test looks), and flushing it
-    between tests never empties the worker's queue."""
+def isolated_redis_url(url: str, offset: int = 1) -> str:
+    """The Redis database `offset` after the configured one. In-process tests use the next one:
+    their jobs stay out of the reach of the shared worker process (which would run them before
+    the test looks), and flushing it between tests never empties the worker's queue."""
     if url.startswith("unix://"):
-        return url.split("?", 1)[0] + "?db=1"
+        path, _, query = url.partition("?")
+        db = int(dict(parse_qsl(query)).get("db", "0"))
+        return f"{path}?db={(db + offset) % 16}"
     parts = urlsplit(url)
     db = parts.path.strip("/")
-    return urlunsplit(parts._replace(path=f"/{(int(db) + 1) % 16 if db.isdigit() else 1}"))
+    current = int(db) if db.isdigit() else 0
+    return urlunsplit(parts._replace(path=f"/{(current + offset) % 16}"))
 
 
 @pytest.fixture

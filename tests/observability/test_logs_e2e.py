@@ -16,7 +16,6 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -34,7 +33,7 @@ from tests.calls.conftest import (
     stop_worker,
     wait_settled,
 )
-from tests.conftest import free_port, truncate_all
+from tests.conftest import free_port, isolated_redis_url, truncate_all
 
 LEAD_TYPED = "(415) 555-0142"
 REP = "+14155550101"
@@ -46,18 +45,6 @@ CLEAR = [
 DIGIT_RUNS = re.compile(r"\d[\d ().-]*\d")
 # The part of each number that masking hides, in any spelling of it.
 SECRET_DIGITS = ("4155550142", "4155550101")
-
-
-def another_redis_database(url: str) -> str:
-    """The same Redis server, a database number used by no other test (the shared worker has
-    the configured one, in-process tests the next; see tests/conftest.py)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(int(query.get("db", "0")) + 2)
-        return url.split("?", 1)[0] + "?" + urlencode(query)
-    current = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{(current + 2) % 16}"))
 
 
 @dataclass
@@ -78,7 +65,8 @@ async def own_stack(
     api_port, sandbox_port = free_port(), free_port()
     monkeypatch.setenv("PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
     monkeypatch.setenv("SANDBOX_PORT", str(sandbox_port))
-    monkeypatch.setenv("REDIS_URL", another_redis_database(os.environ["REDIS_URL"]))
+    # Two past the configured database: the shared worker has that one, in-process tests the next.
+    monkeypatch.setenv("REDIS_URL", isolated_redis_url(os.environ["REDIS_URL"], offset=2))
     get_settings.cache_clear()
     await truncate_all(engine)
     from app.main import create_app
