@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     # privacy (README "Privacy")
     webhook_secret_rotation_grace_seconds: int = Field(default=86400, ge=0)
     raw_payload_retention_days: int = Field(default=90, ge=0)  # 0 = kept for good
+    # follow-up cadences (README "Cadences")
+    nurture_every_days: int = Field(default=30, ge=1)
+    calling_window_start: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    calling_window_end: str = Field(default="21:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    window_spread_minutes: int = Field(default=15, ge=0)
+    cadence_sweep_batch: int = Field(default=500, ge=1)
+    # email (README "Email"): no SMTP_HOST = email steps are skipped and say so
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = 10.0
+    email_from: str = "FirstRing <leads@firstring.invalid>"
+    # signs unsubscribe links; empty = a random one kept in DATA_DIR
+    link_signing_secret: SecretStr = SecretStr("")
 
     @property
     def uses_sandbox(self) -> bool:

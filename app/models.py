@@ -4,7 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text, func, text
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -70,6 +81,19 @@ class Source(Timestamps, Base):
     # The secret replaced by a rotation keeps signing valid requests until this time.
     previous_secret: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
+    # Follow-up (README "Cadences"). NULL cadence = the default cadence.
+    cadence_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("cadences.id", ondelete="SET NULL")
+    )
+    company: Mapped[str | None] = mapped_column(Text)  # {company} in templates; else `name`
+    sms_allowed: Mapped[bool] = mapped_column(server_default="true")
+    sms_from: Mapped[str | None] = mapped_column(String(20))  # else caller_id, then CALLER_ID
+    email_from: Mapped[str | None] = mapped_column(Text)  # else EMAIL_FROM
+    # The lead's local calling window ("HH:MM"); NULL = the region's rule or the default.
+    calling_window_start: Mapped[str | None] = mapped_column(String(5))
+    calling_window_end: Mapped[str | None] = mapped_column(String(5))
+    # A lead arriving outside its calling window: "wait" for the window or "call_now".
+    after_hours_policy: Mapped[str] = mapped_column(String(10), server_default="wait")
 
 
 class Rep(Timestamps, Base):
@@ -154,6 +178,18 @@ class Lead(Timestamps, Base):
     # personal data was erased on request.
     fields_purged_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
+    # Follow-up (README "Cadences"): the cadence the lead follows, where it is (the
+    # delay_minutes of the last step fired) and why it stopped.
+    cadence_id: Mapped[uuid.UUID | None]
+    cadence_state: Mapped[str | None] = mapped_column(String(20))  # active/nurture/stopped/done
+    cadence_offset: Mapped[int | None]
+    cadence_stop_reason: Mapped[str | None] = mapped_column(Text)
+    nurture_count: Mapped[int] = mapped_column(server_default="0")
+    # The current call touch began here: reps who passed before it may be offered it again.
+    touch_started_at: Mapped[datetime | None]
+    opted_out_at: Mapped[datetime | None]
+    disposition: Mapped[str | None] = mapped_column(String(30))
+    disposition_at: Mapped[datetime | None]
 
 
 class Team(Timestamps, Base):
@@ -164,6 +200,14 @@ class Team(Timestamps, Base):
     slug: Mapped[str] = mapped_column(String(100), primary_key=True)
     routing: Mapped[str] = mapped_column(String(20), server_default="longest_idle")
     ring_group_size: Mapped[int] = mapped_column(server_default="3")
+    # Working hours: cadence call steps wait for the shift. NULL start/end = always on shift.
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    shift_start: Mapped[str | None] = mapped_column(String(5))
+    shift_end: Mapped[str | None] = mapped_column(String(5))
+    # ISO weekdays (1 = Monday) the shift runs on.
+    shift_days: Mapped[list[int]] = mapped_column(
+        ARRAY(SmallInteger), server_default="{1,2,3,4,5,6,7}"
+    )
 
 
 class Attempt(Base):
@@ -239,6 +283,9 @@ class Attempt(Base):
     talk_seconds: Mapped[int | None]
     total_seconds: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # What the rep keyed after the bridge: interested, not_interested, call_back, wrong_number.
+    disposition: Mapped[str | None] = mapped_column(String(30))
+    disposition_at: Mapped[datetime | None]
 
 
 class CallEvent(Base):
@@ -353,3 +400,101 @@ class DoNotCall(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     added_by: Mapped[str] = mapped_column(String(20), server_default="api")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Cadence(Timestamps, Base):
+    """A follow-up plan: ordered steps, then a slow nurture track until a stop condition."""
+
+    __tablename__ = "cadences"
+    __table_args__ = (
+        Index(
+            "uq_cadences_default", "is_default", unique=True, postgresql_where=text("is_default")
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(server_default="false")
+    # Nurture after the last step: a touch every N days (NULL = NURTURE_EVERY_DAYS, 0 = none),
+    # alternating SMS and email, at most nurture_max_touches of them.
+    nurture_every_days: Mapped[int | None]
+    nurture_max_touches: Mapped[int] = mapped_column(server_default="12")
+    nurture_sms_template: Mapped[str | None] = mapped_column(Text)
+    nurture_email_subject: Mapped[str | None] = mapped_column(Text)
+    nurture_email_template: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(server_default="1")
+
+
+class CadenceStep(Base):
+    """One step of a cadence, `delay_minutes` after the lead arrived."""
+
+    __tablename__ = "cadence_steps"
+    __table_args__ = (UniqueConstraint("cadence_id", "position"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    cadence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cadences.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    delay_minutes: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(10))  # call, sms or email
+    template: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    # Runs only if the lead has not been reached since the previous step.
+    only_if_unreached: Mapped[bool] = mapped_column(server_default="false")
+
+
+class LeadStep(Base):
+    """A scheduled touch of one lead: the row is the truth, the deferred arq job only a wake-up.
+
+    At most one live (pending or running) cadence touch per lead, so nothing fires twice."""
+
+    __tablename__ = "lead_steps"
+    __table_args__ = (
+        Index("ix_lead_steps_due", "due_at", postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_lead_steps_live",
+            "lead_id",
+            unique=True,
+            postgresql_where=text("status IN ('pending', 'running') AND kind <> 'ack'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    cadence_id: Mapped[uuid.UUID | None]
+    step_id: Mapped[uuid.UUID | None]
+    kind: Mapped[str] = mapped_column(String(10), server_default="step")  # step, nurture, ack
+    channel: Mapped[str] = mapped_column(String(10))
+    delay_minutes: Mapped[int] = mapped_column(server_default="0")
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    result: Mapped[str | None] = mapped_column(Text)
+    fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Message(Base):
+    """An SMS or email, sent or received: the lead's timeline and the carrier's receipts."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_lead_id_created_at", "lead_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    rep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reps.id", ondelete="SET NULL"))
+    lead_step_id: Mapped[uuid.UUID | None]
+    channel: Mapped[str] = mapped_column(String(10))  # sms or email
+    direction: Mapped[str] = mapped_column(String(10))  # out or in
+    to_addr: Mapped[str] = mapped_column(Text)
+    from_addr: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # queued, sent, delivered, undelivered, failed (out); received (in)
+    status: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
