@@ -15,6 +15,7 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.deps import ArqDep
 from app.dnc.router import router as dnc_router
+from app.email.router import router as email_router
 from app.errors import documented_errors, error_body, install_error_handlers
 from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router, responses=documented_errors(400, 401, 403, 404, 409, 422))
     app.include_router(voice_router)
+    app.include_router(email_router)  # public unsubscribe pages, outside the API description
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
     observability.install(app)  # observability: request ids, request durations, /metrics
