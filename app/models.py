@@ -480,7 +480,15 @@ class Message(Base):
     """An SMS or email, sent or received: the lead's timeline and the carrier's receipts."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_lead_id_created_at", "lead_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_lead_id_created_at", "lead_id", "created_at"),
+        # The sweeper's work list: sends that never ran or were cut off.
+        Index(
+            "ix_messages_unsent",
+            "created_at",
+            postgresql_where=text("status IN ('queued', 'sending')"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 ENQUEUE_TIMEOUT_SECONDS = 0.5
 # Set on a session whose transaction wrote outbound events (see app.webhooks.service.emit).
 EVENTS_EMITTED = "firstring_events_emitted"
+# session.info key: cadence steps planned in the transaction, as (step id, due time).
+STEPS_PLANNED = "firstring_steps_planned"
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -86,9 +89,17 @@ async def enqueue(
     return True
 
 
-async def enqueue_dial(arq: ArqRedis, lead_id: UUID, dial_round: int = 0) -> bool:
-    """Ask a worker to dial the lead now."""
-    return await enqueue(arq, "dial_lead", str(lead_id), job_id=dial_job_id(lead_id, dial_round))
+async def enqueue_dial(
+    arq: ArqRedis, lead_id: UUID, dial_round: int = 0, *, defer_seconds: float = 0.0
+) -> bool:
+    """Ask a worker to dial the lead now, or when its calling hours open."""
+    return await enqueue(
+        arq,
+        "dial_lead",
+        str(lead_id),
+        job_id=dial_job_id(lead_id, dial_round),
+        defer_seconds=defer_seconds or None,
+    )
 
 
 async def enqueue_dial_waiting(arq: ArqRedis, team: str) -> bool:
@@ -109,7 +120,35 @@ async def enqueue_webhook_delivery(arq: ArqRedis, defer_seconds: float | None = 
     return await enqueue(arq, "deliver_webhooks", job_id=job_id, defer_seconds=defer_seconds)
 
 
-async def wake_webhooks_if_emitted(arq: ArqRedis, session: AsyncSession) -> None:
-    """After a commit: if that transaction wrote events, send them now rather than at the sweep."""
+async def wake_after_commit(arq: ArqRedis, session: AsyncSession) -> None:
+    """After a commit: wake the workers for what that transaction made owed, events to
+    deliver and cadence steps planned, rather than leave them to the sweeper."""
     if session.info.pop(EVENTS_EMITTED, False):
         await enqueue_webhook_delivery(arq)
+    for step_id, due in session.info.pop(STEPS_PLANNED, []):
+        await enqueue_step(arq, step_id, due)
+
+
+def step_job_id(step_id: UUID) -> str:
+    return f"step:{step_id}"
+
+
+# Steps due later than this get no job yet: the sweeper wakes them when due. Redis then holds
+# the next hour's work, not two weeks of every lead's follow-up.
+STEP_DEFER_HORIZON_SECONDS = 3600.0
+
+
+async def enqueue_step(arq: ArqRedis, step_id: UUID, due: datetime) -> bool:
+    """A job deferred to the step's due time; the row in Postgres stays the truth."""
+    delay = max((due - datetime.now(UTC)).total_seconds(), 0.0)
+    if delay > STEP_DEFER_HORIZON_SECONDS:
+        return False
+    return await enqueue(
+        arq, "run_step", str(step_id), job_id=step_job_id(step_id), defer_seconds=delay
+    )
+
+
+async def enqueue_message(arq: ArqRedis, message_id: UUID, channel: str) -> bool:
+    """Send a queued SMS or email now (the job claims it, so a repeat sends nothing)."""
+    function = "send_sms" if channel == "sms" else "send_email"
+    return await enqueue(arq, function, str(message_id), job_id=f"{channel}:{message_id}")

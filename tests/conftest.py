@@ -6,6 +6,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import asyncpg
@@ -31,6 +32,9 @@ TEST_ENVIRONMENT = {
     "CLAIM_LEASE_SECONDS": "1",
     "WEBHOOK_RETRY_BASE_SECONDS": "0.05",
     "LOG_LEVEL": "WARNING",
+    # Tests run at any hour: calls are allowed around the clock unless a test sets a window.
+    "CALLING_WINDOW_START": "00:00",
+    "CALLING_WINDOW_END": "24:00",
 }
 
 
@@ -108,6 +112,7 @@ async def database_url(stores: dict[str, str], ports: dict[str, int]) -> str:
 @pytest.fixture(scope="session")
 async def engine(database_url: str, stores: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url)
+    await remember_seeded_rows(engine)
     yield engine
     await engine.dispose()
     await get_engine().dispose()
@@ -173,13 +178,29 @@ async def client(session: AsyncSession, arq_redis: ArqRedis) -> AsyncIterator[As
     app.dependency_overrides.clear()
 
 
+# Rows the migrations seed (the default cadence): put back after every truncation.
+SEEDED_TABLES = ("cadences", "cadence_steps")
+seeded_rows: dict[str, list[dict[str, Any]]] = {}
+
+
+async def remember_seeded_rows(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        for name in SEEDED_TABLES:
+            table = Base.metadata.tables[name]
+            seeded_rows[name] = [dict(row._mapping) for row in await conn.execute(table.select())]
+
+
 async def truncate_all(engine: AsyncEngine) -> None:
-    """Empty every table; a worker still finishing a call may deadlock the first try."""
+    """Empty every table but for what the migrations seed; a worker still finishing a call
+    may deadlock the first try."""
     names = ", ".join(table.name for table in Base.metadata.sorted_tables)
     for attempt in range(5):
         try:
             async with engine.begin() as conn:
                 await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+                for name in SEEDED_TABLES:
+                    if seeded_rows.get(name):
+                        await conn.execute(Base.metadata.tables[name].insert(), seeded_rows[name])
             return
         except DBAPIError:
             if attempt == 4:

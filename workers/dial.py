@@ -18,7 +18,7 @@ from app.queue import (
     enqueue_dial,
     enqueue_dial_waiting,
     enqueue_webhook_delivery,
-    wake_webhooks_if_emitted,
+    wake_after_commit,
 )
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
     async with sessions(ctx)() as session, session.begin():
         round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
     metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
-    await wake_webhooks_if_emitted(ctx["redis"], session)
+    await wake_after_commit(ctx["redis"], session)
     if round_.result == "started":
         await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
     return round_.result
@@ -112,7 +112,7 @@ async def carrier_failed(ctx: dict[str, Any], call: dialer.RepCall, failure: Exc
             .values(carrier_retries=getattr(failure, "retries", 0))
         )
     await outcomes.enqueue_follow_ups(ctx["redis"], follow)
-    await wake_webhooks_if_emitted(ctx["redis"], session)
+    await wake_after_commit(ctx["redis"], session)
 
 
 async def oldest_waiting_lead(session: AsyncSession, team: str) -> UUID | None:

@@ -11,6 +11,7 @@ from app.config import get_settings
 from app.db import make_engine
 from app.observability.worker import start_metrics_server  # observability
 from app.queue import make_arq, redis_settings
+from workers.cadence import run_step, send_email, sweep_steps
 from workers.dial import (
     cancel_ring_group,
     dial_lead,
@@ -43,9 +44,17 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """Tuned for speed-to-lead; see README "Worker tuning" for the measurements behind them."""
 
-    functions: ClassVar[list[Any]] = [dial_lead, dial_waiting, cancel_ring_group, deliver_webhooks]
+    functions: ClassVar[list[Any]] = [
+        dial_lead,
+        dial_waiting,
+        cancel_ring_group,
+        deliver_webhooks,
+        run_step,
+        send_email,
+    ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep, second=SWEEP_SECONDS, run_at_startup=True),
+        cron(sweep_steps, second=SWEEP_SECONDS, run_at_startup=True),
         # Every 10 s: a rep held by a call whose end we missed is a rep not taking leads; each
         # silent live call costs one carrier request.
         cron(reconcile_silent_calls, second=set(range(0, 60, 10))),

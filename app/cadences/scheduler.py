@@ -24,11 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cadences import windows
 from app.config import get_settings
 from app.models import Cadence, CadenceStep, Lead, LeadStep, Source, Team, new_id
+from app.queue import STEPS_PLANNED
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
 
-# session.info key: steps planned in this transaction, to wake once it commits.
-STEPS_PLANNED = "firstring.steps_planned"
 # A lead in one of these is never called or texted again by the cadence.
 CLOSED_STATUSES = frozenset({"converted", "lost", "closed", "opted_out", "do_not_call"})
 # What a rep keyed after the call that ends the follow-up ("call back later" keeps it going).
@@ -220,11 +219,6 @@ def wake_after_commit(session: AsyncSession, step: LeadStep) -> None:
     session.info.setdefault(STEPS_PLANNED, []).append((step.id, step.due_at))
 
 
-def planned_wakeups(session: AsyncSession) -> list[tuple[UUID, datetime]]:
-    planned: list[tuple[UUID, datetime]] = session.info.pop(STEPS_PLANNED, [])
-    return planned
-
-
 async def touch_ended(session: AsyncSession, lead: Lead) -> None:
     """A call touch is over, reached or not: stop on the rep's word, else plan what is next."""
     if has_ended(lead):
@@ -335,3 +329,26 @@ async def reschedule_cadence(session: AsyncSession, cadence_id: UUID) -> int:
             CANCEL_LEFT_OVER, {**params, "reason": "cadence edited: no steps left"}
         )
     return int(replanned)
+
+
+def first_call_due(lead_id: UUID, phone: str, source: Source, at: datetime) -> datetime:
+    """When a new lead's first call is owed: now, unless it arrived outside its calling hours
+    and the source waits for them (its default). Team hours do not hold the first call back:
+    with no rep on duty the lead simply waits for one."""
+    if source.after_hours_policy == "call_now":
+        return at
+    settings = get_settings()
+    return windows.when_allowed(
+        phone,
+        at,
+        window=windows.lead_window(phone, source, settings),
+        shift=None,
+        lead_id=lead_id,
+        spread_minutes=settings.window_spread_minutes,
+    )
+
+
+async def acknowledge_after_hours(session: AsyncSession, lead: Lead, source: Source) -> None:
+    """The person asked to be called and will be, in the morning: an SMS says so right away."""
+    if source.sms_allowed:
+        await add_step(session, lead, kind="ack", channel="sms", due=lead.received_at)

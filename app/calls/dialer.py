@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.base.exceptions import TwilioRestException
 
+from app.cadences import scheduler
 from app.config import Settings, get_settings
 from app.dnc.service import is_do_not_call
 from app.models import Attempt, Lead, Rep, Source, Team, new_id
@@ -72,15 +73,17 @@ async def lock_due_lead(session: AsyncSession, lead_id: UUID) -> Lead | None:
     )
 
 
-async def reps_who_passed(session: AsyncSession, lead_id: UUID) -> list[UUID]:
-    rows = await session.scalars(
-        select(Attempt.rep_id).where(
-            Attempt.lead_id == lead_id,
-            Attempt.outcome.in_(REP_PASSES),
-            Attempt.rep_id.is_not(None),
-        )
+async def reps_who_passed(session: AsyncSession, lead: Lead) -> list[UUID]:
+    """Reps who passed on this lead in its current call touch: a later follow-up call may
+    offer it to them again."""
+    query = select(Attempt.rep_id).where(
+        Attempt.lead_id == lead.id,
+        Attempt.outcome.in_(REP_PASSES),
+        Attempt.rep_id.is_not(None),
     )
-    return [rep_id for rep_id in rows if rep_id is not None]
+    if lead.touch_started_at is not None:
+        query = query.where(Attempt.created_at >= lead.touch_started_at)
+    return [rep_id for rep_id in await session.scalars(query) if rep_id is not None]
 
 
 async def claim_reps(
@@ -133,7 +136,7 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
         return await refuse_do_not_call(session, lead)
     started = now()
     team = await team_for(session, lead.source_id)
-    passed = await reps_who_passed(session, lead.id)
+    passed = await reps_who_passed(session, lead)
     count = team.ring_group_size if team.routing == "simultaneous" else 1
     reps = await claim_reps(session, team=team, count=count, exclude=passed, at=started)
     if not reps:
@@ -148,6 +151,7 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
 async def refuse_do_not_call(session: AsyncSession, lead: Lead) -> Round:
     """Checked before every dial: a listed number is never called, whatever else is owed."""
     lead.status, lead.dial_due_at = "do_not_call", None
+    await scheduler.stop_cadence(session, lead, reason="do_not_call")
     data = {**lead_data(lead), "reason": "do_not_call"}
     await emit(session, type=EventType.lead_opted_out, data=data, lead_id=lead.id)
     return Round("do_not_call", lead.id)
@@ -161,6 +165,7 @@ async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[
         return Round("waiting", lead.id, team)
     lead.status, lead.dial_due_at = "unreached", None
     await emit(session, type=EventType.lead_exhausted, data=lead_data(lead), lead_id=lead.id)
+    await scheduler.touch_ended(session, lead)
     return Round("unreached", lead.id, team)
 
 

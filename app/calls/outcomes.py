@@ -15,6 +15,7 @@ from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cadences import scheduler
 from app.config import get_settings
 from app.models import Attempt, CallEvent, Lead, Rep
 from app.observability import metrics  # observability
@@ -37,6 +38,8 @@ DIAL_OUTCOMES = {
     "canceled": "lead_no_answer",
 }
 MISSES = ("rep_no_answer", "rep_busy")
+# The prompt the rep hears when the call with the lead ends (app/voice/twiml.py).
+DISPOSITIONS = {"1": "interested", "2": "not_interested", "3": "call_back", "4": "wrong_number"}
 
 
 @dataclass
@@ -236,7 +239,9 @@ async def settle_lead(session: AsyncSession, attempt: Attempt, follow: FollowUps
     lead = await lock_lead(session, attempt.lead_id)
     if lead.accepted_attempt_id == attempt.id:
         lead.live_ring_group = None
-        lead.status = "connected" if attempt.outcome == "connected" else "unreached"
+        if lead.status not in scheduler.CLOSED_STATUSES:
+            lead.status = "connected" if attempt.outcome == "connected" else "unreached"
+        await scheduler.touch_ended(session, lead)
         return
     await hand_on_if_round_over(session, lead, attempt, follow)
 
@@ -247,6 +252,9 @@ async def hand_on_if_round_over(
     if lead.live_ring_group != attempt.ring_group or lead.accepted_attempt_id is not None:
         return
     if await group_has_other_live_legs(session, attempt):
+        return
+    if lead.status in scheduler.CLOSED_STATUSES:  # opted out or closed while it rang
+        lead.live_ring_group = None
         return
     lead.live_ring_group, lead.dial_due_at, lead.status = None, datetime.now(UTC), "dialing"
     follow.dial_leads.append((lead.id, lead.dial_round))
@@ -295,6 +303,7 @@ async def win_lead(session: AsyncSession, attempt: Attempt) -> bool:
             Lead.id == attempt.lead_id,
             Lead.live_ring_group == attempt.ring_group,
             Lead.accepted_attempt_id.is_(None),
+            Lead.status.not_in(scheduler.CLOSED_STATUSES),
         )
         .values(accepted_attempt_id=attempt.id, status="connecting")
         .returning(Lead.id)
@@ -316,11 +325,13 @@ async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> tuple[Atte
     return attempt, not taken
 
 
-async def dial_result(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+async def dial_result(
+    session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
+) -> Attempt | None:
     """The <Dial> to the lead ended: connected, or why not."""
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None or attempt.outcome is not None:
-        return
+        return attempt
     status = params.get("DialCallStatus", "")
     attempt.lead_call_sid = attempt.lead_call_sid or params.get("DialCallSid")
     attempt.talk_seconds = int(params.get("DialCallDuration") or 0)
@@ -331,6 +342,22 @@ async def dial_result(session: AsyncSession, *, attempt_id: UUID, params: dict[s
     else:
         attempt.outcome = DIAL_OUTCOMES.get(status, "failed")
     await summary.first_connection(session, attempt)
+    return attempt
+
+
+async def record_disposition(session: AsyncSession, *, attempt_id: UUID, digits: str) -> str | None:
+    """The rep's key after talking to the lead; it steers the follow-up (see scheduler)."""
+    disposition = DISPOSITIONS.get(digits)
+    attempt = await lock_attempt(session, attempt_id)
+    if disposition is None or attempt is None or attempt.disposition is not None:
+        return None
+    at = datetime.now(UTC)
+    attempt.disposition, attempt.disposition_at = disposition, at
+    lead = await lock_lead(session, attempt.lead_id)
+    lead.disposition, lead.disposition_at = disposition, at
+    data = {**attempt_data(attempt), "disposition": disposition}
+    await emit(session, type=EventType.lead_disposition, data=data, lead_id=lead.id)
+    return disposition
 
 
 async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from app.deps import ArqDep
 from app.errors import Forbidden
 from app.models import Lead, Source
 from app.queue import (
-    wake_webhooks_if_emitted,
+    wake_after_commit,
 )
 from app.voice import twiml
 
@@ -46,7 +46,7 @@ def xml(document: str) -> Response:
 async def after_commit(session: SessionDep, arq: ArqDep, follow: outcomes.FollowUps) -> None:
     await session.commit()
     await outcomes.enqueue_follow_ups(arq, follow)
-    await wake_webhooks_if_emitted(arq, session)
+    await wake_after_commit(arq, session)
 
 
 @router.post("/voice/rep")
@@ -89,9 +89,26 @@ async def rep_choice(
 async def dial_result(
     attempt: UUID, params: SignedParams, session: SessionDep, arq: ArqDep
 ) -> Response:
-    await outcomes.dial_result(session, attempt_id=attempt, params=params)
+    found = await outcomes.dial_result(session, attempt_id=attempt, params=params)
+    ask = found is not None and found.outcome == "connected" and found.disposition is None
+    settings = get_settings()
+    document = twiml.goodbye()
+    if found is not None and ask:
+        urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found)
+        document = twiml.disposition_prompt(urls["disposition"], settings.whisper_gather_seconds)
     await after_commit(session, arq, outcomes.FollowUps())
-    return xml(twiml.goodbye())
+    return xml(document)
+
+
+@router.post("/voice/disposition")
+async def disposition(
+    attempt: UUID, params: SignedParams, session: SessionDep, arq: ArqDep
+) -> Response:
+    recorded = await outcomes.record_disposition(
+        session, attempt_id=attempt, digits=params.get("Digits", "")
+    )
+    await after_commit(session, arq, outcomes.FollowUps())
+    return xml(twiml.goodbye("Thank you." if recorded else None))
 
 
 @router.post("/status/rep", status_code=204)

@@ -64,6 +64,24 @@ def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) 
     return str(response)
 
 
+def disposition_prompt(action_url: str, gather_seconds: int) -> str:
+    """After the lead hangs up, the rep says in one key how it went (see outcomes.DISPOSITIONS)."""
+    response = VoiceResponse()
+    gather = Gather(
+        num_digits=1,
+        timeout=gather_seconds,
+        action=action_url,
+        method="POST",
+        action_on_empty_result=True,
+    )
+    gather.say(
+        "Call ended. Press 1 if they are interested, 2 if not interested, "
+        "3 to call back later, 4 for a wrong number."
+    )
+    response.append(gather)
+    return str(response)
+
+
 def goodbye(message: str | None = None) -> str:
     response = VoiceResponse()
     if message:
@@ -77,5 +95,6 @@ def attempt_urls(base: str, attempt: Attempt) -> dict[str, str]:
     return {
         "choice": f"{base}/twilio/voice/choice{query}",
         "dial_result": f"{base}/twilio/voice/dial-result{query}",
+        "disposition": f"{base}/twilio/voice/disposition{query}",
         "lead_status": f"{base}/twilio/status/lead{query}",
     }

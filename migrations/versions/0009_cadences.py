@@ -155,6 +155,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_lead_id_created_at", "messages", ["lead_id", "created_at"], unique=False
     )
+    op.create_index(
+        "ix_messages_unsent",
+        "messages",
+        ["created_at"],
+        postgresql_where=sa.text("status IN ('queued', 'sending')"),
+    )
     op.add_column("attempts", sa.Column("disposition", sa.String(length=30), nullable=True))
     op.add_column(
         "attempts", sa.Column("disposition_at", sa.DateTime(timezone=True), nullable=True)
