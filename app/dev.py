@@ -18,6 +18,7 @@ from app.apikeys.service import Scope, create_api_key, revoke_api_key
 from app.config import Settings
 from app.db import make_engine
 from app.models import Rep, Source
+from app.sms.dev import route_sandbox_sms
 
 DEMO_SOURCE = "demo"
 # Fictional 555-01xx numbers: the sandbox scripts them to answer and press 1.
@@ -114,6 +115,7 @@ def run_dev(settings: Settings, env: dict[str, str]) -> None:
             children.append(spawn(["sandbox"], env))
             wait_for(f"{settings.sandbox_url}/_sandbox/calls")
             script_demo_phones(settings)
+            route_sandbox_sms(settings)
         children.append(spawn(["api"], env))
         children.append(spawn(["worker"], env))
         wait_for(f"http://{settings.api_host}:{settings.api_port}/healthz")

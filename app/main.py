@@ -22,6 +22,7 @@ from app.leads.router import router as leads_router
 from app.observability import http as observability  # observability: /metrics, request ids
 from app.queue import close_arq, make_arq
 from app.reps.router import router as reps_router
+from app.sms.router import router as sms_router
 from app.sources.router import router as sources_router
 from app.stats.router import router as stats_router
 from app.teams.router import router as teams_router
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router, responses=documented_errors(400, 401, 403, 404, 409, 422))
     app.include_router(voice_router)
+    app.include_router(sms_router)
     app.include_router(email_router)  # public unsubscribe pages, outside the API description
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
