@@ -28,11 +28,15 @@ class WebhookResult:
 class Webhooks:
     """One shared keep-alive client for every TwiML fetch and status callback."""
 
-    def __init__(self, auth_token: str, timeout_s: float) -> None:
+    def __init__(
+        self, auth_token: str, timeout_s: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """`transport` (e.g. httpx.ASGITransport) delivers to an in-process product instead."""
         self._validator = RequestValidator(auth_token)
         self._client = httpx.AsyncClient(
             timeout=timeout_s,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            transport=transport,
         )
 
     def signed_request(

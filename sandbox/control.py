@@ -1,4 +1,5 @@
-"""The sandbox's own control API (no auth): script phones, inject faults, read the log, reset."""
+"""The sandbox's own control API (no auth): script phones, route our numbers' texts, text them,
+inject faults, read the log, reset."""
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -6,8 +7,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.faults import FaultPlan
+from sandbox.inbound import IncomingText, receive_text
+from sandbox.numbers import NumberConfig
 from sandbox.phones import PhoneScript
-from sandbox.rules import is_endpoint
+from sandbox.rules import is_endpoint, is_phone_number
 from sandbox.state import Sandbox
 
 
@@ -36,6 +39,44 @@ async def delete_phone(request: Request) -> JSONResponse:
 async def list_phones(request: Request) -> JSONResponse:
     phones = sandbox_of(request).phones.all()
     return JSONResponse({number: script.model_dump() for number, script in phones.items()})
+
+
+async def put_number(request: Request) -> JSONResponse:
+    number = request.path_params["number"]
+    if not is_phone_number(number):
+        return JSONResponse({"error": f"{number} is not an E.164 number"}, status_code=422)
+    try:
+        config = NumberConfig.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        return JSONResponse({"error": errors}, status_code=422)
+    sandbox_of(request).numbers.set(number, config)
+    return JSONResponse({"number": number, **config.model_dump()})
+
+
+async def delete_number(request: Request) -> JSONResponse:
+    removed = sandbox_of(request).numbers.remove(request.path_params["number"])
+    return JSONResponse({"removed": removed}, status_code=200 if removed else 404)
+
+
+async def list_numbers(request: Request) -> JSONResponse:
+    numbers = sandbox_of(request).numbers.all()
+    return JSONResponse({number: config.model_dump() for number, config in numbers.items()})
+
+
+async def text_a_number(request: Request) -> JSONResponse:
+    """A person texts one of our numbers; the answer shows what the product replied."""
+    try:
+        text = IncomingText.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        return JSONResponse({"error": errors}, status_code=422)
+    sandbox = sandbox_of(request)
+    number = sandbox.numbers.get(text.to)
+    if number is None:
+        message = f"{text.to} has no sms_url: PUT /_sandbox/numbers/{text.to} first"
+        return JSONResponse({"error": message}, status_code=404)
+    return JSONResponse(await receive_text(sandbox, text, number))
 
 
 async def put_faults(request: Request) -> JSONResponse:
@@ -90,6 +131,10 @@ routes = [
     Route("/_sandbox/phones", list_phones, methods=["GET"]),
     Route("/_sandbox/phones/{number}", put_phone, methods=["PUT"]),
     Route("/_sandbox/phones/{number}", delete_phone, methods=["DELETE"]),
+    Route("/_sandbox/numbers", list_numbers, methods=["GET"]),
+    Route("/_sandbox/numbers/{number}", put_number, methods=["PUT"]),
+    Route("/_sandbox/numbers/{number}", delete_number, methods=["DELETE"]),
+    Route("/_sandbox/sms", text_a_number, methods=["POST"]),
     Route("/_sandbox/faults", get_faults, methods=["GET"]),
     Route("/_sandbox/faults", put_faults, methods=["PUT"]),
     Route("/_sandbox/faults", delete_faults, methods=["DELETE"]),

@@ -10,13 +10,16 @@ DELIVER_AFTER_S = 1.0
 ERROR_CODES = {"undelivered": 30003, "failed": 30008}
 
 
-def send_message(sandbox: Sandbox, params: dict[str, Any]) -> MessageRecord:
+def send_message(
+    sandbox: Sandbox, params: dict[str, Any], direction: str = "outbound-api"
+) -> MessageRecord:
     record = MessageRecord(
         account_sid=sandbox.account_sid,
         to=params["To"],
         from_=params.get("From"),
         body=params.get("Body", ""),
         params=params,
+        direction=direction,
     )
     record.set_status("queued")
     sandbox.messages[record.sid] = record

@@ -136,6 +136,8 @@ class MessageRecord:
     from_: str | None
     body: str
     params: dict[str, Any]
+    # outbound-api (messages.create), outbound-reply (a TwiML <Message>) or inbound
+    direction: str = "outbound-api"
     sid: str = field(default_factory=lambda: new_sid("SM"))
     status: str = "queued"
     error_code: int | None = None
@@ -144,6 +146,7 @@ class MessageRecord:
     date_sent: datetime | None = None
     statuses: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def uri(self) -> str:
@@ -162,7 +165,7 @@ class MessageRecord:
             "date_created": rfc2822(self.date_created),
             "date_sent": rfc2822(self.date_sent),
             "date_updated": rfc2822(self.date_updated),
-            "direction": "outbound-api",
+            "direction": self.direction,
             "error_code": self.error_code,
             "error_message": None,
             "from": self.from_,
@@ -185,4 +188,5 @@ class MessageRecord:
             "params": self.params,
             "statuses": self.statuses,
             "callbacks": self.callbacks,
+            "errors": self.errors,
         }

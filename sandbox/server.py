@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,13 +41,17 @@ def create_app(
     time_scale: float = 1.0,
     callback_timeout_s: float = 15.0,
     validator: ValidatorKind = "compiled",
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """`validator="openapi-core"` validates every request with openapi-core itself (slower)."""
+    """`validator="openapi-core"` validates every request with openapi-core itself (slower).
+    `webhook_transport` (e.g. `httpx.ASGITransport(app=product)`) sends every webhook to an
+    in-process product instead of over the network; the URLs and signatures stay the same."""
     sandbox = Sandbox(
         account_sid=account_sid,
         auth_token=auth_token,
         time_scale=time_scale,
         callback_timeout_s=callback_timeout_s,
+        webhook_transport=webhook_transport,
     )
 
     @asynccontextmanager

@@ -1,11 +1,14 @@
-"""The sandbox's whole state: phones, calls, messages, running tasks. It lives in one process."""
+"""The sandbox's whole state: phones, our numbers, calls, messages, tasks, in one process."""
 
 import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from sandbox.callbacks import Webhooks, delivery_log
 from sandbox.faults import STATUS_CALLBACK, Faults
+from sandbox.numbers import NumberBook
 from sandbox.phones import PhoneBook
 from sandbox.records import CallRecord, MessageRecord
 
@@ -15,13 +18,20 @@ if TYPE_CHECKING:
 
 class Sandbox:
     def __init__(
-        self, *, account_sid: str, auth_token: str, time_scale: float, callback_timeout_s: float
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        time_scale: float,
+        callback_timeout_s: float,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.time_scale = time_scale
-        self.webhooks = Webhooks(auth_token, callback_timeout_s)
+        self.webhooks = Webhooks(auth_token, callback_timeout_s, webhook_transport)
         self.phones = PhoneBook()
+        self.numbers = NumberBook()
         self.faults = Faults()
         self.calls: dict[str, CallRecord] = {}
         self.runs: dict[str, CallRun] = {}
@@ -69,6 +79,7 @@ class Sandbox:
         await self.cancel_all()
         self.faults.clear()
         self.phones.clear()
+        self.numbers.clear()
         self.calls.clear()
         self.runs.clear()
         self.messages.clear()
