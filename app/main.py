@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.apikeys.router import router as apikeys_router
+from app.cadences.router import router as cadences_router
 from app.calls.router import router as calls_router
 from app.config import get_settings
 from app.db import SessionDep
@@ -56,6 +57,7 @@ def create_app() -> FastAPI:
         apikeys_router,
         stats_router,
         dnc_router,
+        cadences_router,
     ):
         app.include_router(router, responses=documented_errors(400, 401, 403, 404, 409, 422))
     app.include_router(voice_router)

@@ -4,13 +4,22 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
+from app.cadences import scheduler
 from app.config import get_settings
 from app.db import SessionDep
 from app.deps import ApiKeyDep, ArqDep, WriteKeyDep
-from app.leads import privacy, service
-from app.leads.schemas import LeadAccepted, LeadCreate, LeadOut, LeadPage, LeadStatus
+from app.leads import privacy, service, timeline
+from app.leads.schemas import (
+    LeadAccepted,
+    LeadCreate,
+    LeadOut,
+    LeadPage,
+    LeadStatus,
+    LeadUpdate,
+    Timeline,
+)
 from app.models import Source
-from app.queue import enqueue_dial, wake_webhooks_if_emitted
+from app.queue import enqueue_dial, wake_after_commit
 from app.sources.service import get_source
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
@@ -46,10 +55,13 @@ async def accept_and_dial(
     )
     event = EventType.lead_duplicate if duplicate else EventType.lead_received
     await emit(session, type=event, data=lead_data(lead, slug), lead_id=lead.id)
+    due_in = (lead.dial_due_at - lead.received_at).total_seconds() if lead.dial_due_at else 0.0
+    if not duplicate and due_in > 0:
+        await scheduler.acknowledge_after_hours(session, lead, source)
     await session.commit()
     if not duplicate:
-        await enqueue_dial(arq, lead.id)
-    await wake_webhooks_if_emitted(arq, session)
+        await enqueue_dial(arq, lead.id, defer_seconds=due_in)
+    await wake_after_commit(arq, session)
     return LeadAccepted(lead_id=lead.id, status=lead.status, duplicate=duplicate)
 
 
@@ -76,6 +88,31 @@ async def get_lead(lead_id: UUID, session: SessionDep, _: ApiKeyDep) -> LeadOut:
     return await service.get_lead(session, lead_id=lead_id)
 
 
+@router.patch("/{lead_id}", response_model=LeadOut)
+async def update_lead(
+    lead_id: UUID, data: LeadUpdate, session: SessionDep, arq: ArqDep, _: WriteKeyDep
+) -> LeadOut:
+    """Close the lead (converted, lost, closed: its follow-up stops at once) and/or switch the
+    cadence it follows (a touch already waiting is re-planned from the new cadence)."""
+    updated = await service.update_lead(session, lead_id=lead_id, data=data)
+    await session.commit()
+    await wake_after_commit(arq, session)  # the touch planned from a new cadence
+    return updated
+
+
+@router.get("/{lead_id}/timeline", response_model=Timeline)
+async def lead_timeline(
+    lead_id: UUID,
+    session: SessionDep,
+    _: ApiKeyDep,
+    limit: Annotated[int, Query(ge=1, le=timeline.MAX_ITEMS)] = timeline.MAX_ITEMS,
+) -> Timeline:
+    """Every touch of the lead in time order: its arrival, each call offered to a rep, SMS and
+    emails both ways, cadence touches skipped or canceled (with why), opt-outs, dispositions
+    and status changes."""
+    return await timeline.lead_timeline(session, lead_id=lead_id, limit=limit)
+
+
 @router.delete("/{lead_id}", response_model=LeadOut)
 async def erase_lead(lead_id: UUID, session: SessionDep, arq: ArqDep, _: WriteKeyDep) -> LeadOut:
     """Erase the lead's personal data (a request under GDPR/CCPA); its attempts stay, as
@@ -83,5 +120,5 @@ async def erase_lead(lead_id: UUID, session: SessionDep, arq: ArqDep, _: WriteKe
     await privacy.erase_lead(session, lead_id=lead_id)
     erased = await service.get_lead(session, lead_id=lead_id)
     await session.commit()
-    await wake_webhooks_if_emitted(arq, session)  # the lead.erased event
+    await wake_after_commit(arq, session)  # the lead.erased event
     return erased

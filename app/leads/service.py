@@ -1,4 +1,4 @@
-"""Leads: accepting one exactly once, reading them back."""
+"""Leads: accepting one exactly once, reading them back, closing them."""
 
 import base64
 import binascii
@@ -8,16 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Interval, Select, Table, and_, bindparam, func, or_, select
+from sqlalchemy import Interval, Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import InvalidField, NotFound
-from app.leads.schemas import LeadOut
-from app.models import Attempt, IntakeClaim, Lead, Source, new_id
+from app.cadences import scheduler
+from app.errors import Conflict, InvalidField, NotFound
+from app.leads.schemas import ClosingStatus, LeadOut, LeadUpdate
+from app.models import Attempt, Event, IntakeClaim, Lead, LeadStep, Source, new_id
 from app.phones import to_dialable_e164
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# Kept in the events table for the lead's timeline; not (yet) an outbound webhook type.
+LEAD_STATUS_CHANGED = "lead.status_changed"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ async def accept_lead(
         await session.rollback()  # drop any claim this request took before it lost
         return await get_lead_row(session, lead_id=holder), True
     columns = new_lead_columns(lead_id, source, phone, submission)
+    columns["dial_due_at"] = scheduler.first_call_due(
+        lead_id, phone, source, columns["received_at"]
+    )
     # A Core insert with bound parameters: the ORM's unit of work, or values inlined into the
     # statement, cost more CPU than the rest of the intake.
     await session.execute(INSERT_LEAD, columns)
@@ -216,3 +222,58 @@ async def list_leads(
     page = [lead_out(lead, slug) for lead, slug in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
     return page, next_cursor
+
+
+async def update_lead(session: AsyncSession, *, lead_id: UUID, data: LeadUpdate) -> LeadOut:
+    """Switch the lead's cadence and/or close it.
+
+    Locks follow the scheduler's order, cadence before lead, so an edit of the cadence or a
+    step firing for this lead waits instead of deadlocking."""
+    await get_lead_row(session, lead_id=lead_id)
+    if data.cadence_id is not None:
+        if await scheduler.share_lock_cadence(session, data.cadence_id) is None:
+            raise InvalidField(f"No cadence {data.cadence_id}.", field="cadence_id")
+    lead = await session.scalar(
+        select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if lead is None:
+        raise NotFound(f"No lead {lead_id}.", field="lead_id")
+    if lead.erased_at is not None:
+        raise Conflict("The lead was erased; it cannot be changed.", field="lead_id")
+    if data.cadence_id is not None and data.cadence_id != lead.cadence_id:
+        await switch_cadence(session, lead, cadence_id=data.cadence_id)
+    if data.status is not None and data.status != lead.status:
+        await close_lead(session, lead, status=data.status)
+    await session.flush()
+    return await get_lead(session, lead_id=lead_id)
+
+
+async def switch_cadence(session: AsyncSession, lead: Lead, *, cadence_id: UUID) -> None:
+    """A touch already waiting is replaced at once by the new cadence's next one, timed as a
+    cadence edit times it (progress by delay carries over); with none waiting, the next
+    planning reads the new cadence anyway."""
+    lead.cadence_id = cadence_id
+    if scheduler.has_ended(lead):
+        return
+    replaced = await session.execute(
+        update(LeadStep)
+        .where(LeadStep.lead_id == lead.id, LeadStep.status == "pending", LeadStep.kind != "ack")
+        .values(
+            status="canceled", result=f"switched to cadence {cadence_id}", updated_at=func.now()
+        )
+        .returning(LeadStep.created_at)
+    )
+    planned_at = replaced.scalars().all()
+    if planned_at:  # the waiting touch was planned when the previous one ended
+        await scheduler.plan_next(session, lead, anchor=min(planned_at))
+
+
+async def close_lead(session: AsyncSession, lead: Lead, *, status: ClosingStatus) -> None:
+    previous = lead.status
+    await scheduler.stop_cadence(session, lead, reason=f"lead {status}")
+    lead.status = status
+    data = {"lead_id": str(lead.id), "status": str(status), "previous_status": previous}
+    session.add(Event(type=LEAD_STATUS_CHANGED, lead_id=lead.id, data=data))

@@ -1,10 +1,13 @@
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cadences import windows
+from app.cadences.service import require_cadence
 from app.config import get_settings
 from app.errors import Conflict, InvalidField, NotFound
 from app.models import Lead, Source
@@ -12,7 +15,14 @@ from app.phones import is_known_region, to_e164
 from app.sources.schemas import CANONICAL_FIELDS, SourceCreate, SourceUpdate
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-NOT_NULL_FIELDS = ("name", "default_region", "field_map", "team")
+NOT_NULL_FIELDS = (
+    "name",
+    "default_region",
+    "field_map",
+    "team",
+    "sms_allowed",
+    "after_hours_policy",
+)
 
 
 def check_source_fields(values: dict[str, Any], current: Source | None = None) -> dict[str, Any]:
@@ -36,7 +46,43 @@ def check_source_fields(values: dict[str, Any], current: Source | None = None) -
     if values.get("honeypot_field"):
         field_map = values.get("field_map", current.field_map if current else {})
         check_honeypot(values["honeypot_field"], field_map or {})
+    check_follow_up_fields(values, current)
     return values
+
+
+def check_follow_up_fields(values: dict[str, Any], current: Source | None) -> None:
+    if values.get("sms_from"):
+        region = values.get("default_region") or (current.default_region if current else "US")
+        values["sms_from"] = to_e164(values["sms_from"], region=region, field="sms_from")
+    if values.get("email_from"):
+        values["email_from"] = checked_sender(values["email_from"])
+    if "calling_window_start" in values or "calling_window_end" in values:
+        check_calling_window(values, current)
+
+
+def checked_sender(sender: str) -> str:
+    """An address, or `Name <address>`; never a line break, which would forge mail headers."""
+    _, address = parseaddr(sender)
+    local, at, domain = address.rpartition("@")
+    if "\r" in sender or "\n" in sender or not (local and at and "." in domain):
+        raise InvalidField(
+            f"'{sender}' is not a sender like 'Acme <leads@example.com>'", field="email_from"
+        )
+    return sender.strip()
+
+
+def check_calling_window(values: dict[str, Any], current: Source | None) -> None:
+    """Both ends or neither, start before end: a lead's calling hours never run overnight."""
+    start = values.get("calling_window_start", current.calling_window_start if current else None)
+    end = values.get("calling_window_end", current.calling_window_end if current else None)
+    if (start is None) != (end is None):
+        missing = "calling_window_end" if end is None else "calling_window_start"
+        raise InvalidField("Set both ends of the calling window, or neither.", field=missing)
+    if start is not None and end is not None:
+        try:
+            windows.parse_window(start, end)
+        except ValueError as exc:
+            raise InvalidField(f"Calling window: {exc}.", field="calling_window_end") from exc
 
 
 def checked_countries(regions: list[str]) -> list[str]:
@@ -87,6 +133,8 @@ async def list_sources(session: AsyncSession) -> list[Source]:
 async def create_source(session: AsyncSession, *, data: SourceCreate) -> Source:
     if await session.scalar(select(exists().where(Source.slug == data.slug))):
         raise Conflict(f"A source '{data.slug}' already exists.", field="slug")
+    if data.cadence_id is not None:
+        await require_cadence(session, cadence_id=data.cadence_id, field="cadence_id")
     source = Source(**check_source_fields(data.model_dump()))
     session.add(source)
     await session.flush()
@@ -100,6 +148,8 @@ async def update_source(session: AsyncSession, *, slug: str, data: SourceUpdate)
     # null for a column that cannot be empty means "unchanged", as if the field were left out
     values = {k: v for k, v in values.items() if v is not None or k not in NOT_NULL_FIELDS}
     values = check_source_fields(values, current=source)
+    if values.get("cadence_id") is not None:
+        await require_cadence(session, cadence_id=values["cadence_id"], field="cadence_id")
     change_secret(source, values)
     for key, value in values.items():
         setattr(source, key, value)
