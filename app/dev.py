@@ -45,7 +45,14 @@ async def seed_demo(database_url: str) -> None:
     engine = make_engine(database_url, pool_size=1)
     async with async_sessionmaker(engine)() as session, session.begin():
         if await session.scalar(select(Source.id).where(Source.slug == DEMO_SOURCE)) is None:
-            session.add(Source(slug=DEMO_SOURCE, name="Demo landing page", default_region="US"))
+            # The demo calls at any hour: a real source waits for the lead's calling hours.
+            demo = Source(
+                slug=DEMO_SOURCE,
+                name="Demo landing page",
+                default_region="US",
+                after_hours_policy="call_now",
+            )
+            session.add(demo)
             for name, phone in DEMO_REPS.items():
                 session.add(Rep(name=name, phone=phone))
     await engine.dispose()

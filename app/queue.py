@@ -51,9 +51,17 @@ def dial_job_id(lead_id: UUID, dial_round: int = 0) -> str:
 
 
 # arq's enqueue_job (WATCH, EXISTS, MULTI/EXEC: three round trips) as one atomic script, with
-# arq's own keys and job format, so a form submission pays for one Redis round trip.
+# arq's own keys and job format, so a form submission pays for one Redis round trip. A job id
+# already queued for later is brought forward: a wake-up asks for the job no later than then
+# (a cadence edit that moves a step earlier, a sweep that finds it due).
 ENQUEUE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
+  local queued = redis.call('ZSCORE', KEYS[3], ARGV[4])
+  if queued and tonumber(queued) > tonumber(ARGV[3]) then
+    redis.call('ZADD', KEYS[3], 'XX', ARGV[3], ARGV[4])
+  end
+  return 0
+end
 redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 return 1

@@ -8,6 +8,4 @@ OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 
 def test_openapi_yaml_matches_the_app() -> None:
-    assert OPENAPI_FILE.read_text() == render_openapi(), (
-        "openapi.yaml is stale: run `make openapi`"
-    )
+    assert OPENAPI_FILE.read_text() == render_openapi(), "openapi.yaml is stale: run `make openapi`"

@@ -20,6 +20,7 @@ from workers.dial import (
     sweep,
 )
 from workers.retention import purge_old_payloads
+from workers.sms import send_sms
 from workers.webhooks import deliver_webhooks
 
 SWEEP_SECONDS = set(range(0, 60, 5))
@@ -51,6 +52,7 @@ class WorkerSettings:
         deliver_webhooks,
         run_step,
         send_email,
+        send_sms,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep, second=SWEEP_SECONDS, run_at_startup=True),

@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cadences import scheduler, templates
+from app.cadences import scheduler, templates, windows
 from app.cadences.scheduler import now
 from app.config import get_settings
 from app.dnc.service import is_do_not_call
@@ -104,7 +104,13 @@ async def postponed_to_window(session: AsyncSession, lead: Lead, step: LeadStep)
     brought the step outside the lead's calling hours."""
     if step.kind == "ack":
         return False
-    allowed = await scheduler.allowed_time(session, lead, step.channel, now())
+    try:
+        allowed = await scheduler.allowed_time(session, lead, step.channel, now())
+    except windows.NoOpening as exc:
+        finish(step, "skipped", f"no calling hours for this number: {exc}")
+        advance(lead, step)
+        await scheduler.plan_next(session, lead, anchor=now())
+        return True
     if allowed <= now() + WINDOW_SLACK:
         return False
     step.due_at, step.fired_at = allowed, None
@@ -236,4 +242,3 @@ async def last_rep_name(session: AsyncSession, lead_id: UUID) -> str | None:
         .limit(1)
     )
     return name
-

@@ -119,21 +119,22 @@ async def plan_next(session: AsyncSession, lead: Lead, *, anchor: datetime) -> L
     steps = await steps_of(session, cadence.id)
     if lead.cadence_offset is None:
         lead.cadence_offset = initial_progress(steps)
-    step = next_step(steps, lead.cadence_offset)
-    if step is None:
-        return await plan_nurture(session, lead, cadence, anchor)
-    lead.cadence_state = "active"
-    due = step_due(lead, step, lead.cadence_offset, anchor)
-    return await add_step(
-        session,
-        lead,
-        kind="step",
-        channel=step.channel,
-        due=due,
-        cadence_id=cadence.id,
-        step_id=step.id,
-        delay=step.delay_minutes,
-    )
+    while (step := next_step(steps, lead.cadence_offset)) is not None:
+        lead.cadence_state = "active"
+        planned = await add_step(
+            session,
+            lead,
+            kind="step",
+            channel=step.channel,
+            due=step_due(lead, step, lead.cadence_offset, anchor),
+            cadence_id=cadence.id,
+            step_id=step.id,
+            delay=step.delay_minutes,
+        )
+        if planned.status == "pending":
+            return planned
+        lead.cadence_offset = step.delay_minutes  # never possible for this lead: go on
+    return await plan_nurture(session, lead, cadence, anchor)
 
 
 def nurture_days(cadence: Cadence) -> int:
@@ -152,7 +153,7 @@ async def plan_nurture(
         return None
     lead.cadence_state = "nurture"
     channel = "sms" if lead.nurture_count % 2 == 0 else "email"
-    return await add_step(
+    planned = await add_step(
         session,
         lead,
         kind="nurture",
@@ -161,6 +162,10 @@ async def plan_nurture(
         cadence_id=cadence.id,
         delay=lead.cadence_offset or 0,
     )
+    if planned.status != "pending":
+        lead.cadence_state = "done"
+        return None
+    return planned
 
 
 async def allowed_time(session: AsyncSession, lead: Lead, channel: str, due: datetime) -> datetime:
@@ -195,8 +200,12 @@ async def add_step(
     step_id: UUID | None = None,
     delay: int = 0,
 ) -> LeadStep:
-    if kind != "ack":  # the after-hours acknowledgement answers a request made just now
-        due = await allowed_time(session, lead, channel, due)
+    status, result = "pending", None
+    try:
+        if kind != "ack":  # the after-hours acknowledgement answers a request made just now
+            due = await allowed_time(session, lead, channel, due)
+    except windows.NoOpening as exc:  # kept, skipped, so the timeline says why
+        status, result = "skipped", f"no calling hours for this number: {exc}"
     step = LeadStep(
         id=new_id(),
         lead_id=lead.id,
@@ -206,12 +215,14 @@ async def add_step(
         channel=channel,
         delay_minutes=delay,
         due_at=due,
-        status="pending",
+        status=status,
+        result=result,
         created_at=now(),
     )
     session.add(step)
     await session.flush()
-    wake_after_commit(session, step)
+    if status == "pending":
+        wake_after_commit(session, step)
     return step
 
 
@@ -338,14 +349,17 @@ def first_call_due(lead_id: UUID, phone: str, source: Source, at: datetime) -> d
     if source.after_hours_policy == "call_now":
         return at
     settings = get_settings()
-    return windows.when_allowed(
-        phone,
-        at,
-        window=windows.lead_window(phone, source, settings),
-        shift=None,
-        lead_id=lead_id,
-        spread_minutes=settings.window_spread_minutes,
-    )
+    try:
+        return windows.when_allowed(
+            phone,
+            at,
+            window=windows.lead_window(phone, source, settings),
+            shift=None,
+            lead_id=lead_id,
+            spread_minutes=settings.window_spread_minutes,
+        )
+    except windows.NoOpening:  # a number no hours fit: the person did ask to be called
+        return at
 
 
 async def acknowledge_after_hours(session: AsyncSession, lead: Lead, source: Source) -> None:

@@ -117,9 +117,11 @@ def parse_zone(name: str) -> ZoneInfo:
 # source can be stricter than the law, never wider. Rules that differ by weekday (Texas's
 # Sunday noon start, states that bar Sunday calls) do not fit a daily window and are not here.
 
-# Every US number: no telephone solicitation "before the hour of 8 a.m. or after 9 p.m. (local
-# time at the called party's location)", 47 CFR § 64.1200(c)(1).
-FEDERAL_WINDOW = Window(time(8), time(21))
+# The federal rule, no telephone solicitation "before the hour of 8 a.m. or after 9 p.m.
+# (local time at the called party's location)", 47 CFR § 64.1200(c)(1), is the default window
+# (CALLING_WINDOW_START/END) rather than a rule here: a solicitation there excludes a call the
+# person invited (§ 64.1200(f)(15)), which a form asking to be called is, so a source whose
+# leads ask for calls at other hours may widen it. The state rules below are stricter and stay.
 
 
 @dataclass(frozen=True)
@@ -219,15 +221,15 @@ def _area_code(number: PhoneNumber) -> str:
 
 
 def region_rule(phone_e164: str) -> Window | None:
-    """The narrowest window the law allows where the number is: for a US number the federal
-    rule, narrowed by each state rule its area code or its geocoded place matches (either one
-    is enough: a stricter window is never the unsafe mistake). None outside the US."""
+    """The narrowest window the state law allows where the number is: each state rule its
+    area code or its geocoded place matches narrows it (either one is enough: a stricter window
+    is never the unsafe mistake). None where no rule applies."""
     number = phonenumbers.parse(phone_e164)
     if phonenumbers.region_code_for_number(number) != "US":
         return None
-    window = FEDERAL_WINDOW
+    window: Window | None = None
     for rule in _state_rules(number):
-        window = _narrowed(window, rule.window)
+        window = rule.window if window is None else _narrowed(window, rule.window)
     return window
 
 

@@ -10,7 +10,6 @@ from phonenumbers import geocoder
 
 from app.cadences.windows import (
     EIGHT_TO_EIGHT,
-    FEDERAL_WINDOW,
     MIDNIGHT,
     STATE_RULES,
     NoOpening,
@@ -136,7 +135,7 @@ def test_a_bound_the_source_leaves_null_is_the_default_s() -> None:
         (MIAMI_PHONE, "07:00", "22:00", Window(time(8), time(20))),
         (MIAMI_PHONE, "19:00", "23:00", Window(time(19), time(20))),
         (MIAMI_PHONE, "09:00", "17:00", Window(time(9), time(17))),
-        (SAN_FRANCISCO_PHONE, "07:00", "22:00", Window(time(8), time(21))),
+        (SAN_FRANCISCO_PHONE, "07:00", "22:00", Window(time(7), time(22))),  # no state rule
         (LONDON_PHONE, "07:00", "22:00", Window(time(7), time(22))),
     ],
 )
@@ -146,10 +145,10 @@ def test_a_source_window_never_goes_past_the_region_s_rule(
     assert lead_window(phone, source(start, end), settings()) == expected
 
 
-def test_a_wider_default_is_still_held_to_the_law() -> None:
+def test_a_wider_default_is_still_held_to_a_state_rule() -> None:
     wide = settings("07:00", "23:00")
 
-    assert lead_window(SAN_FRANCISCO_PHONE, source(), wide) == FEDERAL_WINDOW
+    assert lead_window(SAN_FRANCISCO_PHONE, source(), wide) == Window(time(7), time(23))
     assert lead_window(MIAMI_PHONE, source(), wide) == EIGHT_TO_EIGHT
     assert lead_window(LONDON_PHONE, source(), wide) == Window(time(7), time(23))
 
@@ -169,9 +168,9 @@ def test_a_source_window_outside_the_law_leaves_no_opening() -> None:
         ("+14055550123", EIGHT_TO_EIGHT),  # Oklahoma City
         ("+14105550123", EIGHT_TO_EIGHT),  # Baltimore
         ("+12065550123", EIGHT_TO_EIGHT),  # Seattle
-        (SAN_FRANCISCO_PHONE, FEDERAL_WINDOW),
-        (NEW_YORK_PHONE, FEDERAL_WINDOW),
-        ("+12025550123", FEDERAL_WINDOW),  # Washington, D.C. is not Washington State
+        (SAN_FRANCISCO_PHONE, None),
+        (NEW_YORK_PHONE, None),
+        ("+12025550123", None),  # Washington, D.C. is not Washington State
         ("+14165550123", None),  # Toronto
         (LONDON_PHONE, None),
     ],

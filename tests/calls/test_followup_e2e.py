@@ -20,6 +20,7 @@ from app.config import get_settings
 from app.models import Attempt, DoNotCall, LeadStep, Message, Source
 from app.queue import close_arq, enqueue_step, make_arq, step_job_id
 from tests.calls.conftest import Stack, eventually, wait_settled
+from tests.conftest import create_live_api_key
 
 LEAD = "+14155550142"
 REP = "+14155550101"
@@ -260,3 +261,48 @@ async def test_a_lead_arriving_after_hours_waits_for_its_window_and_is_told_so(
     assert "closed right now" in ack.body
     async with stack.sessions() as session:
         assert await session.scalar(select(Attempt.id).where(Attempt.rep_id == rep.id)) is None
+
+
+def text_step(delay: int, text: str, step_id: str | None = None) -> dict[str, Any]:
+    step: dict[str, Any] = {"delay_minutes": delay, "channel": "sms", "template": text}
+    return {**step, "id": step_id} if step_id else step
+
+
+async def fire_next(stack: Stack, queue: ArqRedis, lead_id: str) -> LeadStep:
+    step = await next_step(stack, lead_id)
+    await fast_forward(stack, queue, step)
+    return await fired(stack, step)
+
+
+async def test_editing_a_cadence_mid_flight_neither_skips_nor_repeats_a_step(
+    stack: Stack, worker_queue: ArqRedis
+) -> None:
+    headers = await create_live_api_key(stack.sessions)
+    call = {"delay_minutes": 0, "channel": "call"}
+    body = {
+        "name": "Short",
+        "nurture_every_days": 0,
+        "steps": [call, text_step(1, "A"), text_step(10, "B"), text_step(20, "C")],
+    }
+    created = await stack.api.post("/v1/cadences", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    cadence = created.json()
+    lead_id = await unreached_lead(stack, cadence_id=UUID(cadence["id"]))
+    await fire_next(stack, worker_queue, lead_id)  # A
+    waiting = await next_step(stack, lead_id)
+    assert waiting.delay_minutes == 10  # B is next
+    ids = {step["template"]: step["id"] for step in cadence["steps"] if step.get("template")}
+    edited = [call, text_step(1, "A", ids["A"]), text_step(5, "N"), text_step(10, "B", ids["B"])]
+    edited.append(text_step(20, "C", ids["C"]))
+    response = await stack.api.put(
+        f"/v1/cadences/{cadence['id']}", json={**body, "steps": edited}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    replanned = await next_step(stack, lead_id)
+    assert (replanned.id, replanned.delay_minutes) == (waiting.id, 5)  # the new step is owed
+    for _ in range(3):
+        await fire_next(stack, worker_queue, lead_id)
+    sent = [message.body for message in await messages_to(stack, LEAD)]
+    assert sent == ["A", "N", "B", "C"]
+    assert await live_step(stack, lead_id) is None
+    assert (await stack.lead(lead_id)).cadence_state == "done"
