@@ -17,6 +17,7 @@ from arq.constants import default_queue_name, job_key_prefix
 from sqlalchemy import select, update
 
 from app.config import get_settings
+from app.email.links import unsubscribe_url
 from app.models import Attempt, DoNotCall, LeadStep, Message, Source
 from app.queue import close_arq, enqueue_step, make_arq, step_job_id
 from tests.calls.conftest import Stack, eventually, wait_settled
@@ -172,7 +173,7 @@ async def test_an_unreached_lead_gets_the_whole_default_cadence_at_the_right_tim
     assert "Hi Ada" in texts[0].body and "Dana" in texts[0].body
     nurture = await next_step(stack, lead_id)
     assert (nurture.kind, nurture.channel) == ("nurture", "sms")
-    assert nurture.due_at - nurture.created_at >= timedelta(days=30)
+    assert abs(nurture.due_at - nurture.created_at - timedelta(days=30)) < timedelta(seconds=1)
     attempts = await stack.attempts(lead_id)
     assert len(attempts) == 10 and {a.outcome for a in attempts} == {"lead_no_answer"}
 
@@ -306,3 +307,56 @@ async def test_editing_a_cadence_mid_flight_neither_skips_nor_repeats_a_step(
     assert sent == ["A", "N", "B", "C"]
     assert await live_step(stack, lead_id) is None
     assert (await stack.lead(lead_id)).cadence_state == "done"
+
+
+async def assert_stopped(stack: Stack, queue: ArqRedis, lead_id: str, step: LeadStep) -> None:
+    """The pending step was canceled at once and, made due anyway, sends nothing."""
+    canceled = await step_row(stack, step.id)
+    assert canceled.status == "canceled"
+    await fast_forward(stack, queue, step)
+    assert (await step_row(stack, step.id)).status == "canceled"
+    assert await live_step(stack, lead_id) is None
+
+
+async def test_a_stop_reply_opts_the_lead_out_at_once(stack: Stack, worker_queue: ArqRedis) -> None:
+    lead_id = await unreached_lead(stack)
+    step = await next_step(stack, lead_id)
+    sender = get_settings().caller_id
+    route = {"sms_url": f"{get_settings().public_base_url}/twilio/sms/inbound"}
+    (await stack.control.put(f"/_sandbox/numbers/{sender}", json=route)).raise_for_status()
+    reply = await stack.control.post(
+        "/_sandbox/sms", json={"from": LEAD, "to": sender, "body": " stop "}
+    )
+    assert reply.status_code == 200, reply.text
+    lead = await stack.lead(lead_id)
+    assert lead.status == "opted_out" and lead.opted_out_at is not None
+    assert lead.cadence_state == "stopped"
+    async with stack.sessions() as session:
+        listed = await session.get(DoNotCall, LEAD)
+        assert listed is not None and listed.added_by == "sms"
+    await assert_stopped(stack, worker_queue, lead_id, step)
+    assert [m.direction for m in await messages_to(stack, LEAD)] == []
+
+
+async def test_a_converted_lead_gets_no_more_touches(stack: Stack, worker_queue: ArqRedis) -> None:
+    headers = await create_live_api_key(stack.sessions)
+    lead_id = await unreached_lead(stack)
+    step = await next_step(stack, lead_id)
+    response = await stack.api.patch(
+        f"/v1/leads/{lead_id}", json={"status": "converted"}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    await assert_stopped(stack, worker_queue, lead_id, step)
+    assert (await stack.lead(lead_id)).status == "converted"
+
+
+async def test_an_unsubscribe_click_opts_the_lead_out(stack: Stack, worker_queue: ArqRedis) -> None:
+    lead_id = await unreached_lead(stack)
+    step = await next_step(stack, lead_id)
+    link = unsubscribe_url(UUID(lead_id))
+    page = await stack.api.get(link)
+    assert page.status_code == 200 and (await stack.lead(lead_id)).opted_out_at is None
+    clicked = await stack.api.post(link, data={"List-Unsubscribe": "One-Click"})
+    assert clicked.status_code == 200
+    assert (await stack.lead(lead_id)).status == "opted_out"
+    await assert_stopped(stack, worker_queue, lead_id, step)
