@@ -237,5 +237,12 @@ async def test_a_dial_writes_its_events_as_they_happen(stack: Stack) -> None:
             )
         )
     types = [event.type for event in events]
-    assert types == ["lead.received", "call.rep_ringing", "call.connected", "attempt.completed"]
+    # The rep presses 1 at every prompt: to take the lead, then "interested" after the call.
+    assert types == [
+        "lead.received",
+        "call.rep_ringing",
+        "call.connected",
+        "lead.disposition",
+        "attempt.completed",
+    ]
     assert events[-1].data["outcome"] == "connected"
