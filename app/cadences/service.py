@@ -138,7 +138,23 @@ def check_nurture(data: CadenceIn) -> None:
 def check_cadence(data: CadenceIn) -> None:
     for index, step in enumerate(data.steps):
         check_step(step, path=f"steps.{index}")
+    check_distinct_delays(data.steps)
     check_nurture(data)
+
+
+def check_distinct_delays(steps: list[StepIn]) -> None:
+    """A lead's place in its cadence is the delay of the last step it got (see scheduler), so
+    two steps at the same minute would be one step too many: each needs its own minute."""
+    seen: dict[int, int] = {}
+    for index, step in enumerate(steps):
+        if step.delay_minutes in seen:
+            raise InvalidField(
+                f"Step {seen[step.delay_minutes]} already runs at minute {step.delay_minutes}; "
+                "give each step its own minute.",
+                field=f"steps.{index}.delay_minutes",
+                code="duplicate_delay",
+            )
+        seen[step.delay_minutes] = index
 
 
 def check_step_ids(steps: list[StepIn], *, existing: set[UUID]) -> None:
@@ -160,7 +176,7 @@ def check_step_ids(steps: list[StepIn], *, existing: set[UUID]) -> None:
 async def write_steps(
     session: AsyncSession, *, cadence_id: UUID, steps: list[StepIn], keep_ids: bool
 ) -> None:
-    """Replace the cadence's steps, positions following delay (ties in the order sent).
+    """Replace the cadence's steps, positions following delay.
 
     Delete and insert rather than update in place: positions are unique per cadence, so moving
     kept steps one by one would collide halfway."""

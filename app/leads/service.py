@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cadences import scheduler
 from app.errors import Conflict, InvalidField, NotFound
 from app.leads.schemas import ClosingStatus, LeadOut, LeadUpdate
-from app.models import Attempt, Event, IntakeClaim, Lead, LeadStep, Source, new_id
+from app.models import Attempt, IntakeClaim, Lead, LeadStep, Source, new_id
 from app.phones import to_dialable_e164
+from app.webhooks.schemas import EventType
+from app.webhooks.service import emit, lead_data
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
-# Kept in the events table for the lead's timeline; not (yet) an outbound webhook type.
-LEAD_STATUS_CHANGED = "lead.status_changed"
+LEAD_STATUS_CHANGED = EventType.lead_status_changed.value
 
 
 @dataclass(frozen=True)
@@ -275,5 +276,5 @@ async def close_lead(session: AsyncSession, lead: Lead, *, status: ClosingStatus
     previous = lead.status
     await scheduler.stop_cadence(session, lead, reason=f"lead {status}")
     lead.status = status
-    data = {"lead_id": str(lead.id), "status": str(status), "previous_status": previous}
-    session.add(Event(type=LEAD_STATUS_CHANGED, lead_id=lead.id, data=data))
+    data = {**lead_data(lead), "previous_status": previous}
+    await emit(session, type=EventType.lead_status_changed, data=data, lead_id=lead.id)

@@ -44,7 +44,9 @@ def whisper(lead: Lead, source: Source, choice_url: str, gather_seconds: int) ->
 
 def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
     response = VoiceResponse()
-    response.say("Connecting you now.")
+    # Machine detection only labels the call: the rep stays on, and a short voicemail that
+    # names them makes the next call more likely to be answered.
+    response.say("Connecting you now. If voicemail answers, leave a short message with your name.")
     dial = Dial(
         answer_on_bridge=True,
         caller_id=caller_id,

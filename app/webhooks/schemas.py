@@ -19,6 +19,7 @@ class EventType(StrEnum):
     lead_opted_out = "lead.opted_out"
     lead_disposition = "lead.disposition"
     lead_erased = "lead.erased"
+    lead_status_changed = "lead.status_changed"
 
 
 class EndpointCreate(BaseModel):

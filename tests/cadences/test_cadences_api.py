@@ -24,7 +24,7 @@ def cadence(**fields: Any) -> dict[str, Any]:
         {"delay_minutes": 60, "channel": "call", "only_if_unreached": True},
         {"delay_minutes": 0, "channel": "call"},
         {"delay_minutes": 5, "channel": "sms", "template": SMS},
-        {"delay_minutes": 60, "channel": "sms", "template": SMS},
+        {"delay_minutes": 61, "channel": "sms", "template": SMS},
     ]
     return {"name": "Fast", "steps": steps, **fields}
 
@@ -57,7 +57,7 @@ async def test_create_sorts_steps_by_delay_and_assigns_positions(
         (0, "call"),
         (5, "sms"),
         (60, "call"),
-        (60, "sms"),  # ties keep the order sent
+        (61, "sms"),
     ]
     assert [s["position"] for s in steps] == [0, 1, 2, 3]
     assert steps[2]["only_if_unreached"] and steps[1]["template"] == SMS
@@ -126,6 +126,11 @@ async def test_ids_sent_on_create_are_not_taken(
         ({"nurture_email_template": "Hello"}, "nurture_email_subject", "both"),
         ({"nurture_every_days": -1}, "nurture_every_days", ""),
         ({"name": ""}, "name", ""),
+        (
+            {"steps": [{"delay_minutes": 5, "channel": "call"}, {**EMAIL, "delay_minutes": 5}]},
+            "steps.1.delay_minutes",
+            "own minute",
+        ),
     ],
 )
 async def test_invalid_cadences_are_refused_naming_the_field(
@@ -196,8 +201,11 @@ async def test_put_refuses_step_ids_of_other_cadences_and_unknown_cadences(
     url = f"/v1/cadences/{body['id']}"
     own = body["steps"][0]["id"]
     for steps, field in (
-        ([{"delay_minutes": 0, "channel": "call"}, {"id": foreign, **CALL}], "steps.1.id"),
-        ([{"id": own, **CALL}, {"id": own, **CALL}], "steps.1.id"),
+        (
+            [{"delay_minutes": 0, "channel": "call"}, {**CALL, "id": foreign, "delay_minutes": 7}],
+            "steps.1.id",
+        ),
+        ([{**CALL, "id": own}, {**CALL, "id": own, "delay_minutes": 7}], "steps.1.id"),
     ):
         refused = await client.put(url, json={"name": "X", "steps": steps}, headers=api_key)
         assert refused.status_code == 422 and refused.json()["error"]["field"] == field
