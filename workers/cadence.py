@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cadences import runner
 from app.email import service as email
 from app.models import LeadStep, Message
-from app.queue import enqueue_dial, enqueue_message, enqueue_step, wake_after_commit
+from app.queue import enqueue_dial, enqueue_message, enqueue_steps, wake_after_commit
 from workers.dial import sessions, settings_of
 
 # A message still queued this long after it was written lost its send job: send it now.
@@ -44,8 +44,7 @@ async def sweep_steps(ctx: dict[str, Any]) -> int:
     async with sessions(ctx)() as session:
         due = await due_steps(session, limit=batch)
         unsent = await unsent_messages(session, limit=batch)
-    for step_id, due_at in due:
-        await enqueue_step(ctx["redis"], step_id, due_at)
+    await enqueue_steps(ctx["redis"], due)
     for message_id, channel in unsent:
         await enqueue_message(ctx["redis"], message_id, channel)
     async with sessions(ctx)() as session, session.begin():
