@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN
+from app.config import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, get_settings
 from app.models import Attempt, Lead, Rep, Source
 from sandbox.server import create_app as create_sandbox
+from tests.conftest import free_port
+from tests.email.conftest import Mailbox
 
 TIME_SCALE = 0.01  # a 20 s ring lasts 200 ms
 
@@ -72,7 +75,19 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def worker(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def mail_server(database_url: str) -> Iterator[Mailbox]:
+    """A real SMTP server for the worker's follow-up emails, set up before the worker starts."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    os.environ.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(controller.port), SMTP_SECURITY="none")
+    get_settings.cache_clear()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(database_url: str, mail_server: Mailbox) -> Iterator[subprocess.Popen[bytes]]:
     process = start_worker()
     yield process
     stop_worker(process)
