@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/speed_to_lead.py
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/cadence.py
 
 drills: install
 	$(BIN)/python bench/drills/run.py
