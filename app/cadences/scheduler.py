@@ -348,6 +348,11 @@ def first_call_due(lead_id: UUID, phone: str, source: Source, at: datetime) -> d
     with no rep on duty the lead simply waits for one."""
     if source.after_hours_policy == "call_now":
         return at
+    return window_opens(lead_id, phone, source, at)
+
+
+def window_opens(lead_id: UUID, phone: str, source: Source, at: datetime) -> datetime:
+    """`at` inside the lead's calling window, else its next opening (spread per lead)."""
     settings = get_settings()
     try:
         return windows.when_allowed(
@@ -366,3 +371,19 @@ async def acknowledge_after_hours(session: AsyncSession, lead: Lead, source: Sou
     """The person asked to be called and will be, in the morning: an SMS says so right away."""
     if source.sms_allowed:
         await add_step(session, lead, kind="ack", channel="sms", due=lead.received_at)
+
+
+async def hold_for_window(session: AsyncSession, lead: Lead) -> bool:
+    """Checked before every round of a dial: a lead whose calling hours closed meanwhile (it
+    waited for a rep past 21:00, a follow-up call ran late) waits for them to open again. Only
+    the first call of a source that calls at any hour (`call_now`) goes ahead regardless."""
+    source = await session.get(Source, lead.source_id)
+    assert source is not None
+    if source.after_hours_policy == "call_now" and lead.first_call_at is None:
+        return False
+    at = now()
+    opens = window_opens(lead.id, lead.phone, source, at)
+    if opens <= at:
+        return False
+    lead.dial_due_at, lead.status = opens, "waiting"
+    return True

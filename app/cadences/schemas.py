@@ -55,7 +55,9 @@ class CadenceIn(BaseModel):
         "as it is; the default cannot be unset, only moved.",
     )
     steps: list[StepIn] = Field(
-        min_length=1, max_length=100, description="Stored sorted by delay_minutes; each step needs its own minute."
+        min_length=1,
+        max_length=100,
+        description="Stored sorted by delay_minutes; each step needs its own minute.",
     )
     nurture_every_days: int | None = Field(
         default=None,

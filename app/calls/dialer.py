@@ -134,6 +134,8 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
         return Round("not_due", lead_id)
     if await is_do_not_call(session, phone=lead.phone):
         return await refuse_do_not_call(session, lead)
+    if await scheduler.hold_for_window(session, lead):
+        return Round("not_due", lead.id)
     started = now()
     team = await team_for(session, lead.source_id)
     passed = await reps_who_passed(session, lead)

@@ -147,3 +147,21 @@ async def test_a_stopping_disposition_ends_the_follow_up(session: AsyncSession) 
     await scheduler.touch_ended(session, lead)
     assert await pending(session, lead) is None
     assert lead.cadence_stop_reason == "disposition: wrong_number"
+
+
+async def test_a_round_outside_the_window_waits_for_it_unless_a_first_call_now(
+    session: AsyncSession,
+) -> None:
+    cadence = await make_cadence(session, (0, "call"))
+    lead = await make_lead(session, cadence)
+    source = await session.get(Source, lead.source_id)
+    assert source is not None
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/Los_Angeles"))
+    source.calling_window_start = (local + timedelta(hours=2)).strftime("%H:00")
+    source.calling_window_end = (local + timedelta(hours=3)).strftime("%H:00")
+    source.after_hours_policy = "call_now"
+    assert not await scheduler.hold_for_window(session, lead)  # the first call goes now
+    lead.first_call_at = datetime.now(UTC)  # a later round, or a follow-up call
+    assert await scheduler.hold_for_window(session, lead)
+    assert lead.status == "waiting" and lead.dial_due_at is not None
+    assert lead.dial_due_at > datetime.now(UTC) + timedelta(minutes=59)
