@@ -142,6 +142,8 @@ async def dial_waiting(ctx: dict[str, Any], team: str) -> int:
             logs.bind(lead=lead_id)  # observability
             round_ = await dialer.start_round(session, lead_id=lead_id)
         metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
+        if round_.result in ("not_due", "do_not_call"):  # moved to its window, or refused
+            continue
         if round_.result != "started":
             return dialed
         dialed += 1

@@ -29,7 +29,7 @@ from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
 
 # A lead in one of these is never called or texted again by the cadence.
-CLOSED_STATUSES = frozenset({"converted", "lost", "closed", "opted_out", "do_not_call"})
+CLOSED_STATUSES = frozenset({"converted", "lost", "closed", "opted_out", "do_not_call", "erased"})
 # What a rep keyed after the call that ends the follow-up ("call back later" keeps it going).
 STOPPING_DISPOSITIONS = frozenset({"interested", "not_interested", "wrong_number"})
 ENDED_STATES = frozenset({"stopped", "done"})

@@ -7,16 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, case, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cadences import scheduler
 from app.errors import Conflict, NotFound
-from app.models import Attempt, CallEvent, Event, IntakeClaim, Lead, WebhookDelivery
+from app.models import Attempt, CallEvent, Event, IntakeClaim, Lead, Message, WebhookDelivery
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit
 
 ERASED_PHONE_PREFIX = "erased:"
+ERASED = "(erased)"
 # What a stored status callback keeps once its lead is erased: how the call went, never who
 # was on it (From, To, Called, Caller, CallerName, ForwardedFrom and the *City/*Zip fields go).
 CALL_EVENT_KEYS_KEPT = frozenset(
@@ -67,9 +69,11 @@ async def erase_lead(session: AsyncSession, *, lead_id: UUID) -> Lead:
             code="lead_in_call",
         )
     await release_intake_claims(session, lead)
+    await scheduler.stop_cadence(session, lead, reason="lead erased")
     erase_lead_columns(lead)
     await erase_events(session, lead_id)
     await scrub_call_events(session, lead_id)
+    await scrub_messages(session, lead_id)
     # Integrators hold copies of the lead (earlier events): tell them to erase theirs.
     await emit(session, type=EventType.lead_erased, data=erased_data(lead_id), lead_id=lead_id)
     await session.flush()
@@ -117,6 +121,24 @@ async def erase_events(session: AsyncSession, lead_id: UUID) -> None:
     )
     await session.execute(
         update(Event).where(Event.lead_id == lead_id).values(data=erased_data(lead_id))
+    )
+
+
+async def scrub_messages(session: AsyncSession, lead_id: UUID) -> None:
+    """Texts and emails to, from and about the lead (a reply forwarded to its rep) keep only
+    their channel, direction, status and times; our own sender numbers and addresses stay."""
+    await session.execute(
+        update(Message)
+        .where(Message.lead_id == lead_id)
+        .values(
+            body="",
+            subject=None,
+            to_addr=case(
+                (and_(Message.direction == "out", Message.rep_id.is_(None)), ERASED),
+                else_=Message.to_addr,
+            ),
+            from_addr=case((Message.direction == "in", ERASED), else_=Message.from_addr),
+        )
     )
 
 

@@ -16,6 +16,8 @@ from app.models import (
     Event,
     IntakeClaim,
     Lead,
+    LeadStep,
+    Message,
     Rep,
     Source,
     WebhookDelivery,
@@ -219,3 +221,38 @@ def test_the_erased_placeholder_fits_the_phone_column() -> None:
     from app.leads.privacy import ERASED_PHONE_PREFIX
 
     assert len(ERASED_PHONE_PREFIX) + 12 <= Lead.__table__.c.phone.type.length
+
+
+async def test_erasure_ends_the_follow_up_and_scrubs_its_messages(
+    client: AsyncClient, session: AsyncSession, api_key: dict[str, str], lead: Lead
+) -> None:
+    step = LeadStep(lead_id=lead.id, channel="sms", due_at=lead.received_at + timedelta(minutes=1))
+    sent = Message(
+        lead_id=lead.id,
+        channel="sms",
+        direction="out",
+        to_addr=PHONE,
+        from_addr="+14155550100",
+        body="Hi Ada, this is Ann",
+        status="delivered",
+    )
+    reply = Message(
+        lead_id=lead.id,
+        channel="sms",
+        direction="in",
+        to_addr="+14155550100",
+        from_addr=PHONE,
+        body="Call me at 5, Ada",
+        status="received",
+    )
+    session.add_all([step, sent, reply])
+    await session.flush()
+    erased = await client.delete(f"/v1/leads/{lead.id}", headers=api_key)
+    assert erased.status_code == 200, erased.text
+    await session.refresh(step)
+    assert step.status == "canceled"
+    rows = list(await session.scalars(select(Message).where(Message.lead_id == lead.id)))
+    assert {(m.to_addr, m.from_addr, m.body) for m in rows} == {
+        ("(erased)", "+14155550100", ""),
+        ("+14155550100", "(erased)", ""),
+    }
