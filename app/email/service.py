@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.email.links import unsubscribe_url
+from app.messaging import claim_for_sending
 from app.models import Lead, Message, Source
 
 # Used for the Message-ID when the sender's address has no domain to borrow.
@@ -107,17 +108,7 @@ async def send_queued_email(
 
 async def claim(sessions: async_sessionmaker[AsyncSession], *, message_id: UUID) -> Outgoing | None:
     async with sessions() as session, session.begin():
-        message = await session.scalar(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                Message.status == "queued",
-                Message.channel == "email",
-                Message.direction == "out",
-            )
-            .values(status="sending", updated_at=func.now())
-            .returning(Message)
-        )
+        message = await claim_for_sending(session, message_id=message_id, channel="email")
         if message is None:
             return None
         found = await session.execute(

@@ -13,6 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from app.calls.dialer import is_ambiguous, is_retryable
 from app.config import Settings
 from app.dnc.service import is_do_not_call
+from app.messaging import claim_for_sending
 from app.models import Lead, Message, Source
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,7 @@ async def send_queued_sms(
 
 async def claim(sessions: async_sessionmaker[AsyncSession], *, message_id: UUID) -> Outgoing | None:
     async with sessions() as session, session.begin():
-        message = await session.scalar(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                Message.status == "queued",
-                Message.channel == "sms",
-                Message.direction == "out",
-            )
-            .values(status="sending", updated_at=func.now())
-            .returning(Message)
-        )
+        message = await claim_for_sending(session, message_id=message_id, channel="sms")
         if message is None:
             return None
         lead = await session.get(Lead, message.lead_id) if message.lead_id else None

@@ -28,18 +28,12 @@ def what_they_said(lead: Lead) -> str:
 
 
 def whisper(lead: Lead, source: Source, choice_url: str, gather_seconds: int) -> str:
-    response = VoiceResponse()
-    gather = Gather(
-        num_digits=1,
-        timeout=gather_seconds,
-        action=choice_url,
-        method="POST",
-        action_on_empty_result=True,
+    return one_key(
+        choice_url,
+        gather_seconds,
+        f"New lead from {source.name}: {lead_name(lead)}. {what_they_said(lead)}",
+        "Press 1 to call them now. Press 3 to pass.",
     )
-    gather.say(f"New lead from {source.name}: {lead_name(lead)}. {what_they_said(lead)}")
-    gather.say("Press 1 to call them now. Press 3 to pass.")
-    response.append(gather)
-    return str(response)
 
 
 def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
@@ -68,6 +62,17 @@ def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) 
 
 def disposition_prompt(action_url: str, gather_seconds: int) -> str:
     """After the lead hangs up, the rep says in one key how it went (see outcomes.DISPOSITIONS)."""
+    return one_key(
+        action_url,
+        gather_seconds,
+        "Call ended. Press 1 if they are interested, 2 if not interested, "
+        "3 to call back later, 4 for a wrong number.",
+    )
+
+
+def one_key(action_url: str, gather_seconds: int, *prompts: str) -> str:
+    """Prompts inside a one-digit Gather whose action is called with or without a key: no key
+    (a voicemail answering, a rep who hangs up) is an answer too."""
     response = VoiceResponse()
     gather = Gather(
         num_digits=1,
@@ -76,10 +81,8 @@ def disposition_prompt(action_url: str, gather_seconds: int) -> str:
         method="POST",
         action_on_empty_result=True,
     )
-    gather.say(
-        "Call ended. Press 1 if they are interested, 2 if not interested, "
-        "3 to call back later, 4 for a wrong number."
-    )
+    for prompt in prompts:
+        gather.say(prompt)
     response.append(gather)
     return str(response)
 
