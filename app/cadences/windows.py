@@ -67,6 +67,9 @@ class Window:
     def length(self) -> timedelta:
         return timedelta(seconds=_end_seconds(self.end) - _seconds(self.start))
 
+    def holds(self, clock: time) -> bool:
+        return _seconds(self.start) <= _seconds(clock) < _end_seconds(self.end)
+
     def overlap(self, other: "Window") -> "Window | None":
         start = max(self.start, other.start)
         end = min(self.end, other.end, key=_end_seconds)
@@ -220,6 +223,7 @@ def _area_code(number: PhoneNumber) -> str:
     return phonenumbers.national_significant_number(number)[:3]
 
 
+@lru_cache(maxsize=4096)
 def region_rule(phone_e164: str) -> Window | None:
     """The narrowest window the state law allows where the number is: each state rule its
     area code or its geocoded place matches narrows it (either one is enough: a stricter window
@@ -310,11 +314,19 @@ def when_allowed(
     """When a step due at `due` may run: `due` itself if the lead may be called then; else
     the next opening plus the lead's own offset into the first `spread_minutes`, cut short
     so it stays inside the opening."""
+    if shift is None and _inside(phone_e164, due, window):  # the common case, found cheaply
+        return due
     start, end = _require_run(phone_e164, due, window, shift)
     if start == due:
         return start
     room = min(spread_minutes * 60, int((end - start).total_seconds()))
     return start + timedelta(seconds=_spread_seconds(lead_id, room))
+
+
+def _inside(phone_e164: str, at: datetime, window: Window) -> bool:
+    """`at` falls inside the window in every zone honoured: the run search would begin at it."""
+    zones = _honoured_zones(lead_zones(phone_e164), window, at)
+    return bool(zones) and all(window.holds(at.astimezone(zone).time()) for zone in zones)
 
 
 def _spread_seconds(lead_id: UUID, room: int) -> int:
