@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     worker_max_jobs: int = 100
 
     duplicate_window_seconds: int = 600
+    source_cache_seconds: float = Field(default=1.0, ge=0)
     max_body_bytes: int = 65536
     signature_tolerance_seconds: int = 300
     log_level: str = "INFO"

@@ -35,6 +35,8 @@ TEST_ENVIRONMENT = {
     # Tests run at any hour: calls are allowed around the clock unless a test sets a window.
     "CALLING_WINDOW_START": "00:00",
     "CALLING_WINDOW_END": "24:00",
+    # Tests make and roll back sources by the same slugs within a second; a cache test turns it on.
+    "SOURCE_CACHE_SECONDS": "0",
 }
 
 

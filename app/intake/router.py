@@ -13,7 +13,7 @@ from app.errors import documented_errors
 from app.intake import service
 from app.leads.router import accept_and_dial
 from app.leads.schemas import LeadAccepted
-from app.sources.service import get_source
+from app.sources.service import get_source, get_source_for_intake
 
 router = APIRouter(prefix="/hooks", tags=["intake"])
 
@@ -54,7 +54,7 @@ async def receive_form(
     """A form submission becomes a lead, committed before this answers, and is dialed at once."""
     settings = get_settings()
     body = await service.read_body(request, limit=settings.max_body_bytes)
-    found = await get_source(session, slug=source)
+    found = await get_source_for_intake(session, slug=source)
     cors = cors_headers(found, request.headers.get("origin"))
     response.headers.update(cors)
     with errors_carry(cors):

@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -126,11 +127,35 @@ async def get_source(session: AsyncSession, *, slug: str) -> Source:
     return source
 
 
+# The intake reads its source on every submission. Each API process keeps what it read for
+# SOURCE_CACHE_SECONDS: a change made through another process (a new secret, a field map, a
+# deletion) reaches it that much later; one made through this process, at once.
+cached_sources: dict[str, tuple[float, Source]] = {}
+
+
+async def get_source_for_intake(session: AsyncSession, *, slug: str) -> Source:
+    """The source, from this process's cache when fresh. Detached from the session, so the
+    intake's rollback of a duplicate or its commit leave it as it was read."""
+    now, hit = time.monotonic(), cached_sources.get(slug)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    source = await get_source(session, slug=slug)
+    session.expunge(source)
+    if (ttl := get_settings().source_cache_seconds) > 0:
+        cached_sources[slug] = (now + ttl, source)
+    return source
+
+
+def forget_cached_sources() -> None:
+    cached_sources.clear()
+
+
 async def list_sources(session: AsyncSession) -> list[Source]:
     return list(await session.scalars(select(Source).order_by(Source.slug)))
 
 
 async def create_source(session: AsyncSession, *, data: SourceCreate) -> Source:
+    forget_cached_sources()
     if await session.scalar(select(exists().where(Source.slug == data.slug))):
         raise Conflict(f"A source '{data.slug}' already exists.", field="slug")
     if data.cadence_id is not None:
@@ -143,6 +168,7 @@ async def create_source(session: AsyncSession, *, data: SourceCreate) -> Source:
 
 
 async def update_source(session: AsyncSession, *, slug: str, data: SourceUpdate) -> Source:
+    forget_cached_sources()
     source = await get_source(session, slug=slug)
     values = data.model_dump(exclude_unset=True)
     # null for a column that cannot be empty means "unchanged", as if the field were left out
@@ -192,6 +218,7 @@ def shorten_grace(source: Source, *, grace: timedelta) -> None:
 
 
 async def delete_source(session: AsyncSession, *, slug: str) -> None:
+    forget_cached_sources()
     source = await get_source(session, slug=slug)
     if await session.scalar(select(exists().where(Lead.source_id == source.id))):
         raise Conflict(f"Source '{slug}' has leads; it cannot be deleted.", field="source")
