@@ -53,8 +53,9 @@ async def accept_and_dial(
     lead, duplicate = await service.accept_lead(
         session, source=source, submission=submission, duplicate_window=window
     )
-    event = EventType.lead_duplicate if duplicate else EventType.lead_received
-    await emit(session, type=event, data=lead_data(lead, slug), lead_id=lead.id)
+    if duplicate:  # a new lead's lead.received was stored with it
+        data = lead_data(lead, slug)
+        await emit(session, type=EventType.lead_duplicate, data=data, lead_id=lead.id)
     due_in = (lead.dial_due_at - lead.received_at).total_seconds() if lead.dial_due_at else 0.0
     if not duplicate and due_in > 0:
         await scheduler.acknowledge_after_hours(session, lead, source)

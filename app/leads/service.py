@@ -17,8 +17,9 @@ from app.errors import Conflict, InvalidField, NotFound
 from app.leads.schemas import ClosingStatus, LeadOut, LeadUpdate
 from app.models import Attempt, IntakeClaim, Lead, LeadStep, Source, new_id
 from app.phones import to_dialable_e164
+from app.queue import EVENTS_EMITTED
 from app.webhooks.schemas import EventType
-from app.webhooks.service import emit, lead_data
+from app.webhooks.service import emit, give_up_after, lead_data
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 LEAD_STATUS_CHANGED = EventType.lead_status_changed.value
@@ -56,7 +57,6 @@ def claim_statement() -> Any:
 
 
 CLAIM = claim_statement()
-INSERT_LEAD = insert(cast(Table, Lead.__table__))
 
 
 async def claim(
@@ -109,22 +109,100 @@ async def accept_lead(
         allowed_regions=allowed_regions(source),
         field=submission.phone_field,
     )
+    if source in session:  # a duplicate's rollback below would expire it halfway through
+        session.expunge(source)
     lead_id = new_id()
     claims = [(f"phone:{phone}", duplicate_window)]
     if submission.idempotency_key:
         claims.insert(0, (f"idempotency:{submission.idempotency_key}", IDEMPOTENCY_KEY_TTL))
-    holder = await first_holder(session, source_id=source.id, claims=claims, lead_id=lead_id)
-    if holder is not None:
-        await session.rollback()  # drop any claim this request took before it lost
-        return await get_lead_row(session, lead_id=holder), True
     columns = new_lead_columns(lead_id, source, phone, submission)
     columns["dial_due_at"] = scheduler.first_call_due(
         lead_id, phone, source, columns["received_at"]
     )
-    # A Core insert with bound parameters: the ORM's unit of work, or values inlined into the
-    # statement, cost more CPU than the rest of the intake.
-    await session.execute(INSERT_LEAD, columns)
-    return Lead(**columns), False
+    lead = Lead(**columns)
+    if await store_new_lead(session, lead, claims=claims, source_slug=source.slug):
+        return lead, False
+    await session.rollback()  # drop any claim this request took before it lost
+    holder = await first_holder(session, source_id=source.id, claims=claims, lead_id=lead_id)
+    await session.rollback()  # finding the holder may have taken a claim that had expired
+    if holder is None:  # the claim that beat this one expired meanwhile: the lead is new
+        return await accept_lead(
+            session, source=source, submission=submission, duplicate_window=duplicate_window
+        )
+    return await get_lead_row(session, lead_id=holder), True
+
+
+# The intake's whole write in one statement (one round trip and no ORM work, which cost more
+# CPU than the rest of the intake): take every claim, and only if all were free store the lead
+# and its lead.received event, owed to each endpoint that wants it (as webhooks.service.emit).
+STORE_NEW_LEAD = """
+WITH claim AS (
+    INSERT INTO intake_claims (source_id, claim_key, lead_id, expires_at)
+    SELECT $2, key, $1, now() + ttl FROM unnest($3::text[], $4::interval[]) AS c(key, ttl)
+    ON CONFLICT (source_id, claim_key) DO UPDATE
+        SET lead_id = EXCLUDED.lead_id, expires_at = EXCLUDED.expires_at
+        WHERE intake_claims.expires_at < now()
+    RETURNING 1
+), lead AS (
+    INSERT INTO leads (
+        id, source_id, status, phone, phone_raw, phone_field, first_name, last_name,
+        full_name, email, fields, idempotency_key, received_at, created_at, updated_at,
+        dial_due_at
+    )
+    SELECT $1, $2, 'new', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14, $15
+    WHERE (SELECT count(*) FROM claim) = cardinality($3::text[])
+    RETURNING id
+), event AS (
+    INSERT INTO events (id, type, lead_id, data)
+    SELECT $16, 'lead.received', id, $17 FROM lead
+    RETURNING id
+), owed AS (
+    INSERT INTO webhook_deliveries (id, event_id, endpoint_id, give_up_at)
+    SELECT gen_random_uuid(), event.id, endpoint.id, now() + $18::interval
+    FROM event JOIN webhook_endpoints AS endpoint
+      ON endpoint.enabled
+     AND (cardinality(endpoint.event_types) = 0
+          OR endpoint.event_types @> ARRAY['lead.received'])
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM owed)
+"""
+
+
+async def store_new_lead(
+    session: AsyncSession, lead: Lead, *, claims: list[tuple[str, timedelta]], source_slug: str
+) -> bool:
+    """False when a claim is held by an earlier lead: a duplicate, and nothing was stored."""
+    connection = await session.connection()
+    result = (
+        await connection.exec_driver_sql(
+            STORE_NEW_LEAD,
+            (
+                lead.id,
+                lead.source_id,
+                [key for key, _ in claims],
+                [ttl for _, ttl in claims],
+                lead.phone,
+                lead.phone_raw,
+                lead.phone_field,
+                lead.first_name,
+                lead.last_name,
+                lead.full_name,
+                lead.email,
+                json.dumps(lead.fields),
+                lead.idempotency_key,
+                lead.received_at,
+                lead.dial_due_at,
+                new_id(),
+                json.dumps(lead_data(lead, source_slug)),
+                give_up_after(),
+            ),
+        )
+    ).one()
+    stored, owed = tuple(result)
+    if owed:
+        session.info[EVENTS_EMITTED] = True
+    return bool(stored)
 
 
 def new_lead_columns(

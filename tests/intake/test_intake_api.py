@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Lead, Source
 from app.queue import dial_job_id
+from tests.conftest import create_live_api_key
 
 ADA = {"name": "Ada Lovelace", "phone": "(415) 555-0142", "email": "ada@example.com"}
 
@@ -330,3 +331,27 @@ async def test_nul_and_lone_surrogates_do_not_cost_a_lead(
     lead = await session.get(Lead, UUID(response.json()["lead_id"]))
     assert lead is not None and lead.full_name == "Ada Lovelace"
     assert lead.fields["note"] == "hi ? there"
+
+
+async def test_a_losing_submission_leaves_no_claim_behind(
+    live_client: AsyncClient, live_sessions: async_sessionmaker[AsyncSession], arq_redis: ArqRedis
+) -> None:
+    """A repeated Idempotency-Key with another phone is the first lead; that other phone was
+    not claimed by it, so it still makes a lead of its own. The same holds through the API."""
+    async with live_sessions() as session, session.begin():
+        session.add(Source(slug="landing", name="Landing page"))
+    headers = {"Idempotency-Key": "form-7"}
+    first = await live_client.post("/hooks/forms/landing", json=ADA, headers=headers)
+    other = {**ADA, "phone": "415-555-0199"}
+    again = await live_client.post("/hooks/forms/landing", json=other, headers=headers)
+    assert again.json() == {**first.json(), "duplicate": True}
+    fresh = await live_client.post("/hooks/forms/landing", json=other)
+    assert fresh.status_code == 202 and fresh.json()["duplicate"] is False
+    key = await create_live_api_key(live_sessions)
+    body = {"source": "landing", "phone": "+14155550177"}
+    made = await live_client.post("/v1/leads", json=body, headers=key)
+    repeat = await live_client.post("/v1/leads", json=body, headers=key)
+    assert (made.status_code, repeat.status_code) == (202, 202), repeat.text
+    assert repeat.json() == {**made.json(), "duplicate": True}
+    async with live_sessions() as session:
+        assert await lead_count(session) == 3
