@@ -3,17 +3,20 @@
     .venv/bin/python bench/stats.py                      # embedded PostgreSQL, thrown away after
     .venv/bin/python bench/stats.py --admin-url postgresql://postgres@127.0.0.1:5432/postgres
     .venv/bin/python bench/stats.py --attempts 200000 --leads 60000    # a quicker look
+    .venv/bin/python bench/stats.py --admin-url ... --keep             # keep the seeded database
+    .venv/bin/python bench/stats.py --database-url URL   # measure a database --keep left again
 
 Seeds 2 teams, 5 sources, 50 reps, 300,000 leads received over the last 30 days and 1,000,000
 attempts (INSERT ... SELECT generate_series, so seeding takes a minute, not an hour), then
 VACUUM ANALYZE. A lead gets a Poisson-like number of attempts (about 3.3 on average, a few % none);
 half the attempts are placed within 5 s of the lead's receipt, the rest up to two days later;
-outcomes follow a plausible mix (a quarter connected). The leads' call summary (first call, first
-rep answer, connection, touches) is then computed from the attempts, as the migration that added
-it did (app.stats.summary.REBUILD). Each case calls the service function the endpoint calls
+outcomes follow a plausible mix (a quarter connected); the triggers on attempts count them per
+lead into lead_outcomes as they are inserted. The leads' call summary (first call, first rep
+answer, connection, touches) is then computed from the attempts, as the migration that added it
+did (app.stats.summary.REBUILD). Each case calls the service function the endpoint calls
 (queries plus building the response), 5 times in a row; the slowest case of each endpoint is then
 shown with EXPLAIN (ANALYZE, BUFFERS) of its queries. The target is < 500 ms. The database (or the
-embedded server) is dropped at the end.
+embedded server) is dropped at the end, unless --keep.
 """
 
 import argparse
@@ -120,8 +123,8 @@ def embedded_database() -> Iterator[str]:
 
 
 @contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on a running server, dropped afterwards."""
+def throwaway_database(admin_url: str, keep: bool) -> Iterator[str]:
+    """A fresh database on a running server, dropped afterwards unless `keep`."""
     name = f"firstring_bench_stats_{uuid.uuid4().hex[:8]}"
     plain = async_url(admin_url).replace("postgresql+asyncpg://", "postgresql://")
 
@@ -141,7 +144,10 @@ def throwaway_database(admin_url: str) -> Iterator[str]:
         migrate(url)
         yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep:
+            print(f"\nkept: --database-url {url}")
+        else:
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def seed(url: str, leads: int, attempts: int) -> None:
@@ -165,7 +171,9 @@ async def seed(url: str, leads: int, attempts: int) -> None:
         await conn.close()
 
 
-Case = tuple[str, Callable[[], list[Select[Any]]], Callable[[Any], Awaitable[Any]]]
+# A case: its name, the queries it runs (for EXPLAIN), and the call the endpoint makes.
+Queries = list[Select[Any]]
+Case = tuple[str, Callable[[Any], Awaitable[Queries]], Callable[[Any], Awaitable[Any]]]
 
 
 def cases(now: datetime, rep_id: uuid.UUID) -> list[Case]:
@@ -193,17 +201,23 @@ def cases(now: datetime, rep_id: uuid.UUID) -> list[Case]:
 
 
 def lead_case(name: str, scope: service.LeadScope) -> Case:
+    async def queries(session: Any) -> Queries:
+        return list(service.speed_to_lead_queries(await service.scoped(session, scope)))
+
     async def run(session: Any) -> Any:
         return await service.speed_to_lead(session, scope=scope)
 
-    return name, lambda: [service.speed_to_lead_query(scope), service.outcomes_query(scope)], run
+    return name, queries, run
 
 
 def rep_case(name: str, scope: service.RepScope) -> Case:
+    async def queries(session: Any) -> Queries:
+        return [service.reps_query(scope)]
+
     async def run(session: Any) -> Any:
         return await service.rep_stats(session, scope=scope)
 
-    return name, lambda: [service.reps_query(scope)], run
+    return name, queries, run
 
 
 async def explain(engine: AsyncEngine, query: Select[Any]) -> str:
@@ -224,9 +238,9 @@ async def measure(url: str, runs: int, only: str | None) -> bool:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with engine.connect() as conn:
         rep_id = (await conn.exec_driver_sql("SELECT id FROM reps ORDER BY name LIMIT 1")).one()[0]
-    results: list[tuple[str, float, float, list[Select[Any]]]] = []
+    results: list[tuple[str, float, float, Queries]] = []
     chosen = [c for c in cases(datetime.now(UTC), rep_id) if c[0].startswith(only or "")]
-    for name, build, run in chosen:
+    for name, queries, run in chosen:
         times = []
         for _ in range(runs):
             async with sessions() as session:
@@ -234,14 +248,15 @@ async def measure(url: str, runs: int, only: str | None) -> bool:
                 await run(session)
                 times.append((time.perf_counter() - started) * 1000)
         median, top = statistics.median(times), max(times)
-        results.append((name, median, top, build()))
+        async with sessions() as session:
+            results.append((name, median, top, await queries(session)))
         print(f"{name:38s} median {median:7.1f} ms  max {top:7.1f} ms", flush=True)
     for prefix in [only] if only else ["speed-to-lead", "reps"]:
-        name, median, _, queries = max(
+        name, median, _, statements = max(
             (r for r in results if r[0].startswith(prefix)), key=lambda r: r[1]
         )
         print(f"\nslowest {prefix}: {name.strip()} ({median:.1f} ms median)", flush=True)
-        for query in queries:
+        for query in statements:
             print(f"\n{await explain(engine, query)}", flush=True)
     await engine.dispose()
     worst = max(r[2] for r in results)
@@ -259,12 +274,19 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=["speed-to-lead", "reps"], help="one endpoint's cases")
+    parser.add_argument("--keep", action="store_true", help="keep the database (with --admin-url)")
+    parser.add_argument(
+        "--database-url", help="measure this database, seeded by an earlier --keep run, as it is"
+    )
     args = parser.parse_args()
+    if args.database_url:
+        asyncio.run(measure(args.database_url, args.runs, args.only))
+        sys.exit(0)
 
     @contextmanager
     def database() -> Iterator[str]:
         if args.admin_url:
-            with throwaway_database(args.admin_url) as url:
+            with throwaway_database(args.admin_url, args.keep) as url:
                 yield url
         else:
             with embedded_database() as url:

@@ -1,12 +1,17 @@
 """Speed-to-lead and rep figures, aggregated inside PostgreSQL.
 
-Speed to lead reads the call summary kept on each lead (app.stats.summary) for the lead figures
-and the window's attempts (by index) for the outcomes: nothing is aggregated per lead on a
-request. Reps aggregate the window's attempts per rep.
+Speed to lead reads one row per lead and no attempt (but to find a rep's leads): the times and
+touches from the call summary kept on each lead (app.stats.summary), the outcomes from
+lead_outcomes, each lead's attempts counted by outcome (kept by triggers on attempts). Only the
+percentiles need every value at once (a sort per stage and group); everything else is counted
+per group in PostgreSQL and summed here, which is exact. Reps aggregate the window's attempts
+per rep.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -34,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls.schemas import Outcome
 from app.errors import InvalidField
-from app.models import Attempt, Lead, Rep, Source
+from app.models import Attempt, Lead, LeadOutcomes, Rep, Source
 from app.stats.schemas import Bucket, RepStats, SpeedToLead
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -44,13 +49,32 @@ WITHIN_SECONDS = (5, 60, 300)
 TOUCH_VALUES = 10  # leads with 0..9 attempts are counted apart, then "10+"
 MISSED = (Outcome.rep_no_answer, Outcome.rep_busy)
 IN_PROGRESS = "in_progress"
-OUTCOMES = (*(o.value for o in Outcome), IN_PROGRESS)
+OUTCOMES = (*(o.value for o in Outcome), IN_PROGRESS)  # lead_outcomes has a column for each
 TIMES = ("to_first_call", "to_rep_answered", "to_lead_connected")
+TIME_KEYS = tuple(f"p{round(f * 100)}" for f in PERCENTILES)
+TOUCH_LABELS = (*(str(n) for n in range(TOUCH_VALUES)), f"{TOUCH_VALUES}+")
 REP_COUNTS = ("offered", "answered", "accepted", "missed", "connected", "talk_seconds")
-# For the stats' transactions only (SET LOCAL): sorts of a month of leads stay in memory, and
-# the window's rows are read from the covering indexes (cached, so a random page costs about
-# what a sequential one does) rather than from whole tables.
-ANALYTICS_SETTINGS = {"work_mem": "64MB", "random_page_cost": "1.1"}
+# For the stats' transactions only (SET LOCAL):
+# - a month of leads' sorts (the percentiles) and per-bucket arrays stay in memory;
+# - the window's leads are read from the covering index, in time order (cached, a random page
+#   costs about what a sequential one does), never by a bitmap scan of the table: that reads
+#   them in page order, which the dialer's updates scramble, and sorting them into buckets
+#   then costs a real sort instead of a check that they are sorted already;
+# - no parallel workers: the percentile pass, the bulk of the work, cannot be split, and on two
+#   cores the workers of the other passes measured no faster than one process, and up to twice
+#   as slow when the machine is busy;
+# - no compiling of plans to machine code (JIT): it costs more than these single passes gain;
+# - each statement planned for its own window and filters: the driver prepares statements,
+#   and after five runs PostgreSQL may settle on a generic plan, chosen without the
+#   parameters (a day or a month alike).
+ANALYTICS_SETTINGS = {
+    "work_mem": "64MB",
+    "random_page_cost": "1.1",
+    "enable_bitmapscan": "off",
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+    "plan_cache_mode": "force_custom_plan",
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +106,27 @@ def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def percentile_cont(counts: Mapping[int, int], fraction: float) -> float | None:
+    """PostgreSQL's percentile_cont over values given as value -> how many, to the last bit:
+    the same positions, and the same float arithmetic between the two values around them."""
+    rows = sum(counts.values())
+    if rows == 0:
+        return None
+    position = fraction * (rows - 1)
+    first, second = math.floor(position), math.ceil(position)
+    low = high = None
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if low is None and seen > first:
+            low = float(value)
+        if seen > second:
+            high = float(value)
+            break
+    assert low is not None and high is not None
+    return low if first == second else low + (position - first) * (high - low)
+
+
 # Speed to lead -------------------------------------------------------------------------------
 
 
@@ -92,6 +137,9 @@ class LeadScope:
     team: str | None = None
     rep_id: UUID | None = None
     bucket: Bucket | None = None
+    # The ids of the sources `source` and `team` name: looked up first (see scoped), so the
+    # leads are filtered on the index they are read from instead of joined to sources.
+    source_ids: tuple[UUID, ...] | None = field(default=None, compare=False)
 
 
 BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # a midnight UTC: buckets are UTC hours/days
@@ -105,18 +153,17 @@ def bucket_of(moment: SQLColumnExpression[datetime], scope: LeadScope) -> Column
     return func.date_bin(step, moment, BUCKET_ORIGIN, type_=DateTime(timezone=True))
 
 
-def in_scope(query: Select[Any], scope: LeadScope) -> Select[Any]:
-    """`query` over leads, narrowed to the leads in scope."""
-    query = query.where(Lead.received_at >= scope.window.start, Lead.received_at < scope.window.end)
-    if scope.source is not None or scope.team is not None:
-        query = query.join(Source, Source.id == Lead.source_id)
+async def scoped(session: AsyncSession, scope: LeadScope) -> LeadScope:
+    """The scope with the ids of its sources, when it names a source or a team."""
+    if scope.source is None and scope.team is None:
+        return scope
+    query = select(Source.id)
     if scope.source is not None:
         query = query.where(Source.slug == scope.source)
     if scope.team is not None:
         query = query.where(Source.team == scope.team)
-    if scope.rep_id is not None:
-        query = query.where(Lead.id.in_(select(Attempt.lead_id).where(by_rep(scope))))
-    return query
+    found = tuple((await session.scalars(query)).all())
+    return LeadScope(scope.window, scope.source, scope.team, scope.rep_id, scope.bucket, found)
 
 
 def in_window(scope: LeadScope) -> list[ColumnElement[bool]]:
@@ -129,67 +176,37 @@ def by_rep(scope: LeadScope) -> ColumnElement[bool]:
     return and_(Attempt.rep_id == scope.rep_id, *in_window(scope))
 
 
+def leads_in_scope(
+    received_at: SQLColumnExpression[datetime],
+    source_id: SQLColumnExpression[UUID],
+    lead_id: SQLColumnExpression[UUID],
+    scope: LeadScope,
+) -> list[ColumnElement[bool]]:
+    """The conditions for the leads in scope, on a table with one row per lead."""
+    found = [received_at >= scope.window.start, received_at < scope.window.end]
+    if scope.source_ids is not None:
+        found.append(source_id.in_(scope.source_ids))
+    if scope.rep_id is not None:
+        found.append(lead_id.in_(select(Attempt.lead_id).where(by_rep(scope))))
+    return found
+
+
 def per_lead(scope: LeadScope) -> Subquery:
     """One row per lead in scope, from the call summary kept on the lead (app.stats.summary)."""
-    received = Lead.received_at
-    query: Select[Any] = select(
-        bucket_of(received, scope).label("bucket"),
-        Lead.touches.label("touches"),
-        seconds(Lead.first_call_at - received).label("to_first_call"),
-        seconds(Lead.first_rep_answered_at - received).label("to_rep_answered"),
-        seconds(Lead.connected_at - received).label("to_lead_connected"),
-        Lead.connected_at.is_not(None).label("reached"),
-    )
-    return in_scope(query, scope).subquery("per_lead")
+    query = select(
+        bucket_of(Lead.received_at, scope).label("bucket"),
+        Lead.received_at,
+        Lead.first_call_at,
+        Lead.first_rep_answered_at,
+        Lead.connected_at,
+        Lead.touches,
+    ).where(*leads_in_scope(Lead.received_at, Lead.source_id, Lead.id, scope))
+    return query.subquery("per_lead")
 
 
-def outcomes_query(scope: LeadScope) -> Select[Any]:
-    """Attempts on the leads in scope (by any rep) per bucket and outcome, read by index.
-
-    Grouped by (bucket, outcome) in one hash, and summed up in Python: counts add up.
-    """
-    query: Select[Any] = select(
-        bucket_of(Attempt.webhook_received_at, scope).label("bucket"), Attempt.outcome
-    ).where(*in_window(scope))
-    if scope.source is not None or scope.team is not None or scope.rep_id is not None:
-        query = query.where(Attempt.lead_id.in_(in_scope(select(Lead.id), scope)))
-    attempt = query.subquery("per_attempt")
-    if scope.bucket is None:
-        return select(null(), attempt.c.outcome, func.count()).group_by(attempt.c.outcome)
-    keys = (attempt.c.bucket, attempt.c.outcome)
-    return select(*keys, func.count()).group_by(*keys)
-
-
-def lead_figures(lead: Subquery) -> list[ColumnElement[Any]]:
-    """The aggregate columns, over whatever group of per-lead rows they are applied to."""
-    leads = func.count()
-    reached = lead.c.reached
-    touches = lead.c.touches
-    fractions = array([literal(f, Float) for f in PERCENTILES])
-
-    def percentiles(column: str) -> ColumnElement[Any]:
-        return func.percentile_cont(fractions).within_group(lead.c[column]).label(column)
-
-    def share(condition: ColumnElement[bool], name: str) -> ColumnElement[Any]:
-        within = cast(func.count().filter(condition), Float)
-        return (within / cast(func.nullif(leads, 0), Float)).label(name)
-
-    def median_touches(condition: ColumnElement[bool], name: str) -> ColumnElement[Any]:
-        return func.percentile_cont(0.5).within_group(touches).filter(condition).label(name)
-
-    return [
-        leads.label("leads"),
-        *[percentiles(name) for name in TIMES],
-        *[share(lead.c.to_first_call <= s, f"s{s}") for s in WITHIN_SECONDS],
-        func.count().filter(reached).label("contacted"),
-        *[func.count().filter(touches == n).label(f"t{n}") for n in range(TOUCH_VALUES)],
-        func.count().filter(touches >= TOUCH_VALUES).label(f"t{TOUCH_VALUES}"),
-        median_touches(reached, "median_reached"),
-        median_touches(~reached, "median_unreached"),
-    ]
-
-
-def by_bucket(rows: Subquery, figures: list[ColumnElement[Any]], scope: LeadScope) -> Select[Any]:
+def by_bucket(
+    rows: Subquery, figures: Sequence[ColumnElement[Any]], scope: LeadScope
+) -> Select[Any]:
     """The window's figures (total = true) and, with a bucket, each bucket's, in one pass."""
     if scope.bucket is None:
         return select(literal(True).label("total"), null().label("bucket"), *figures)
@@ -199,39 +216,125 @@ def by_bucket(rows: Subquery, figures: list[ColumnElement[Any]], scope: LeadScop
     )
 
 
-def speed_to_lead_query(scope: LeadScope) -> Select[Any]:
-    """The lead figures, from the leads alone (the rep filter aside)."""
+def times_query(scope: LeadScope) -> Select[Any]:
+    """Leads, the three times' percentiles and the first calls within 5 s / 1 min / 5 min.
+
+    Nothing here can be summed, so the whole window's row is aggregated too (a grouping set).
+    Within N seconds compares the timestamps, which is the same as comparing the seconds.
+    """
     lead = per_lead(scope)
-    return by_bucket(lead, lead_figures(lead), scope)
+    fractions = array([literal(f, Float) for f in PERCENTILES])
+    stages = {
+        "to_first_call": lead.c.first_call_at,
+        "to_rep_answered": lead.c.first_rep_answered_at,
+        "to_lead_connected": lead.c.connected_at,
+    }
+    figures = [
+        func.count().label("leads"),
+        *[
+            func.percentile_cont(fractions)
+            .within_group(seconds(at - lead.c.received_at))
+            .label(name)
+            for name, at in stages.items()
+        ],
+        *[
+            func.count()
+            .filter(lead.c.first_call_at <= lead.c.received_at + timedelta(seconds=s))
+            .label(f"s{s}")
+            for s in WITHIN_SECONDS
+        ],
+    ]
+    return by_bucket(lead, figures, scope)
 
 
-def empty_row() -> dict[str, Any]:
-    """What a bucket without leads aggregates to."""
-    counts = ["leads", "contacted", *(f"t{n}" for n in range(TOUCH_VALUES + 1)), *OUTCOMES]
-    return dict.fromkeys(counts, 0)
+def touches_query(scope: LeadScope) -> Select[Any]:
+    """Leads per bucket, reached or not, and number of attempts: counts, to be summed here.
+
+    One row per bucket and reached, the counts in two arrays (touches[i] -> leads[i]): a month
+    by the hour is 1,440 rows instead of some 20,000.
+    """
+    lead = per_lead(scope)
+    keys = (lead.c.bucket, lead.c.connected_at.is_not(None).label("reached"), lead.c.touches)
+    counts = select(*keys, func.count().label("leads")).group_by(*keys).subquery("counts")
+    return select(
+        counts.c.bucket,
+        counts.c.reached,
+        func.array_agg(counts.c.touches).label("touches"),
+        func.array_agg(counts.c.leads).label("leads"),
+    ).group_by(counts.c.bucket, counts.c.reached)
 
 
-def figures_of(row: Mapping[str, Any]) -> dict[str, Any]:
-    def times(name: str) -> dict[str, float | None]:
-        values = row.get(name) or [None] * len(PERCENTILES)
-        return {f"p{round(f * 100)}": rounded(v) for f, v in zip(PERCENTILES, values, strict=True)}
+def outcomes_query(scope: LeadScope) -> Select[Any]:
+    """Attempts on the leads in scope (by any rep) per bucket and outcome, summed from the
+    leads' counts in lead_outcomes."""
+    counts = LeadOutcomes
+    lead = (
+        select(
+            bucket_of(counts.received_at, scope).label("bucket"),
+            *[counts.__table__.c[name] for name in OUTCOMES],
+        )
+        .where(*leads_in_scope(counts.received_at, counts.source_id, counts.lead_id, scope))
+        .subquery("per_lead")
+    )
+    sums: list[ColumnElement[Any]] = [
+        cast(func.coalesce(func.sum(lead.c[name]), 0), Integer).label(name) for name in OUTCOMES
+    ]
+    if scope.bucket is None:
+        return select(null().label("bucket"), *sums)
+    return select(lead.c.bucket, *sums).group_by(lead.c.bucket)
 
-    labels = [*(str(n) for n in range(TOUCH_VALUES)), f"{TOUCH_VALUES}+"]
+
+@dataclass
+class Figures:
+    """What one bucket (or the window) adds up to, before it becomes a LeadFigures."""
+
+    times: Mapping[str, Any] = field(default_factory=dict)
+    # Leads by number of attempts, reached (their summary's connected_at is set) or not.
+    reached: Counter[int] = field(default_factory=Counter)
+    unreached: Counter[int] = field(default_factory=Counter)
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+
+    def add_touches(self, reached: bool, touches: list[int], leads: list[int]) -> None:
+        (self.reached if reached else self.unreached).update(dict(zip(touches, leads, strict=True)))
+
+    def add_outcomes(self, sums: Sequence[int]) -> None:
+        """The sums of OUTCOMES, in that order."""
+        self.outcomes = {
+            o: self.outcomes.get(o, 0) + n for o, n in zip(OUTCOMES, sums, strict=True)
+        }
+
+
+def touch_figures(figures: Figures) -> dict[str, Any]:
+    touches = figures.reached + figures.unreached
+    more = sum(leads for n, leads in touches.items() if n >= TOUCH_VALUES)
+    counts = [*(touches[n] for n in range(TOUCH_VALUES)), more]
     return {
-        "leads": row["leads"],
+        "distribution": [
+            {"touches": label, "leads": n} for label, n in zip(TOUCH_LABELS, counts, strict=True)
+        ],
+        "median_reached": percentile_cont(figures.reached, 0.5),
+        "median_unreached": percentile_cont(figures.unreached, 0.5),
+    }
+
+
+def figures_of(figures: Figures) -> dict[str, Any]:
+    row, outcomes = figures.times, figures.outcomes
+    leads: int = row.get("leads", 0)
+
+    def times(name: str) -> dict[str, float | None]:
+        values = row.get(name) or (None,) * len(TIME_KEYS)
+        return dict(zip(TIME_KEYS, map(rounded, values), strict=True))
+
+    contacted = figures.reached.total()
+    return {
+        "leads": leads,
         **{name: times(name) for name in TIMES},
-        "called_within": {f"s{s}": row.get(f"s{s}") for s in WITHIN_SECONDS},
-        "contacted": row["contacted"],
-        "contact_rate": row["contacted"] / row["leads"] if row["leads"] else None,
-        "touches": {
-            "distribution": [
-                {"touches": label, "leads": row[f"t{n}"]} for n, label in enumerate(labels)
-            ],
-            "median_reached": row.get("median_reached"),
-            "median_unreached": row.get("median_unreached"),
-        },
-        "attempts": sum(row[o] for o in OUTCOMES),
-        "outcomes": {o: row[o] for o in OUTCOMES},
+        "called_within": {f"s{s}": row[f"s{s}"] / leads if leads else None for s in WITHIN_SECONDS},
+        "contacted": contacted,
+        "contact_rate": contacted / leads if leads else None,
+        "touches": touch_figures(figures),
+        "attempts": sum(outcomes.values()),
+        "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES},
     }
 
 
@@ -255,27 +358,43 @@ def bucket_starts(scope: LeadScope) -> list[datetime]:
     return starts
 
 
-async def use_analytics_settings(session: AsyncSession) -> None:
-    for name, value in ANALYTICS_SETTINGS.items():
-        await session.execute(text(f"SET LOCAL {name} = '{value}'"))
+async def configure(session: AsyncSession, settings: Mapping[str, str]) -> None:
+    """SET LOCAL each setting, in one round trip."""
+    names = list(settings)
+    calls = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(names)))
+    values = {f"name{i}": name for i, name in enumerate(names)}
+    values |= {f"value{i}": settings[name] for i, name in enumerate(names)}
+    await session.execute(text(f"SELECT {calls}"), values)
+
+
+async def read_figures(session: AsyncSession, scope: LeadScope) -> dict[datetime | None, Figures]:
+    """Each bucket's figures (None: the whole window's), from the three queries."""
+    found: dict[datetime | None, Figures] = {None: Figures()}
+    if scope.source_ids == ():
+        return found  # the source or team has no sources: no leads
+    for bucket, reached, touches, leads in await session.execute(touches_query(scope)):
+        found[None].add_touches(reached, touches, leads)
+        if scope.bucket is not None:
+            found.setdefault(bucket, Figures()).add_touches(reached, touches, leads)
+    for bucket, *sums in await session.execute(outcomes_query(scope)):
+        found[None].add_outcomes(sums)
+        if scope.bucket is not None:
+            found.setdefault(bucket, Figures()).add_outcomes(sums)
+    for row in (await session.execute(times_query(scope))).mappings():
+        found.setdefault(None if row["total"] else row["bucket"], Figures()).times = row
+    return found
 
 
 async def speed_to_lead(session: AsyncSession, *, scope: LeadScope) -> SpeedToLead:
-    starts = bucket_starts(scope)  # refuses too many buckets before the query runs
-    await use_analytics_settings(session)
-    rows: dict[datetime | None, dict[str, Any]] = {}  # None: the whole window
-    for row in (await session.execute(speed_to_lead_query(scope))).mappings():
-        rows[None if row["total"] else row["bucket"]] = {**empty_row(), **row}
-    for bucket, outcome, attempts in await session.execute(outcomes_query(scope)):
-        name = outcome or IN_PROGRESS
-        rows[None][name] += attempts
-        if scope.bucket is not None:
-            rows.setdefault(bucket, empty_row())[name] += attempts
-    by_start = {start: figures_of(row) for start, row in rows.items() if start is not None}
-    empty = figures_of(empty_row())
+    starts = bucket_starts(scope)  # refuses too many buckets before the queries run
+    await configure(session, ANALYTICS_SETTINGS)
+    scope = await scoped(session, scope)
+    found = await read_figures(session, scope)
+    empty = figures_of(Figures())
+    by_start = {start: figures_of(f) for start, f in found.items() if start is not None}
     return SpeedToLead.model_validate(
         {
-            **figures_of(rows[None]),
+            **figures_of(found[None]),
             "from": scope.window.start,
             "to": scope.window.end,
             "bucket": scope.bucket,
@@ -343,9 +462,14 @@ def reps_query(scope: RepScope) -> Select[Any]:
 
 
 async def rep_stats(session: AsyncSession, *, scope: RepScope) -> RepStats:
-    await use_analytics_settings(session)
+    await configure(session, ANALYTICS_SETTINGS)
     rows = (await session.execute(reps_query(scope))).mappings().all()
     data = [{**row, "answer_seconds_p50": rounded(row["answer_seconds_p50"])} for row in rows]
     return RepStats.model_validate(
         {"from": scope.window.start, "to": scope.window.end, "data": data}
     )
+
+
+def speed_to_lead_queries(scope: LeadScope) -> Iterable[Select[Any]]:
+    """The queries speed_to_lead runs for a scope (already `scoped`), for the bench's EXPLAIN."""
+    return (touches_query(scope), outcomes_query(scope), times_query(scope))

@@ -1,7 +1,8 @@
 """The call summary on leads, as the dialer keeps it, always equals what the attempts say.
 
 Each step drives the dialer's own functions in the test's transaction, then checks the lead's
-summary against `summary.rebuild` (the same aggregates computed from the attempts).
+summary against `summary.rebuild` (the same aggregates computed from the attempts), and its
+outcome counts (lead_outcomes, kept by triggers) against the attempts counted by outcome.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -9,12 +10,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import dialer, outcomes
-from app.models import Lead, Rep, Source, Team
+from app.models import Attempt, Lead, LeadOutcomes, Rep, Source, Team
 from app.stats import summary
+from app.stats.service import IN_PROGRESS, OUTCOMES
 
 Summary = tuple[datetime | None, datetime | None, datetime | None, int]
 
@@ -25,11 +27,28 @@ async def summary_of(session: AsyncSession, lead_id: UUID) -> Summary:
     return row[0], row[1], row[2], row[3]
 
 
+async def outcomes_of(session: AsyncSession, lead_id: UUID) -> dict[str, int]:
+    """The lead's attempts by outcome, as lead_outcomes has them (only the non-zero ones)."""
+    row = await session.get(LeadOutcomes, lead_id, populate_existing=True)
+    assert row is not None
+    return {name: getattr(row, name) for name in OUTCOMES if getattr(row, name)}
+
+
+async def counted(session: AsyncSession, lead_id: UUID) -> dict[str, int]:
+    """The same, counted from the attempts."""
+    query = select(Attempt.outcome, func.count()).where(Attempt.lead_id == lead_id)
+    rows = await session.execute(query.group_by(Attempt.outcome))
+    return {outcome or IN_PROGRESS: n for outcome, n in rows}
+
+
 async def kept(session: AsyncSession, lead_id: UUID) -> Summary:
-    """The lead's summary, after checking that rebuilding it from the attempts changes nothing."""
+    """The lead's summary, after checking that rebuilding it from the attempts changes nothing
+    and that its outcome counts are the attempts'."""
     found = await summary_of(session, lead_id)
     await summary.rebuild(session)
     assert await summary_of(session, lead_id) == found
+    await session.flush()
+    assert await outcomes_of(session, lead_id) == await counted(session, lead_id)
     return found
 
 
