@@ -440,8 +440,10 @@ async def correct_to_voicemail(session: AsyncSession, attempt: Attempt) -> None:
     """Machine detection can report after the bridge ended: a machine is not a contact."""
     if not (attempt.answered_by or "").startswith("machine") or attempt.outcome != "connected":
         return
-    attempt.outcome = "lead_voicemail"
+    # The lead first, then the outcome: changing an outcome takes the lead's lead_outcomes row
+    # (a trigger), and a winning rep elsewhere holds the lead while it cancels its siblings.
     lead = await lock_lead(session, attempt.lead_id)
+    attempt.outcome = "lead_voicemail"
     await summary.recompute_connected_at(session, lead)
     if lead.accepted_attempt_id == attempt.id and lead.status == "connected":
         lead.status = "unreached"
