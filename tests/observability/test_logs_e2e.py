@@ -154,6 +154,17 @@ async def test_a_full_dial_logs_no_phone_number_in_clear(
     own_stack: Stack, logged_worker: LoggedWorker, api_log: io.StringIO
 ) -> None:
     stack = own_stack
+
+    async def worker_up() -> bool:
+        try:
+            await worker_metrics(logged_worker)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    # Until this worker polls, the suite's shared worker (same database, its own Redis) could
+    # sweep the lead up and dial it with callbacks to the suite's API.
+    await eventually(worker_up, what="the worker to start")
     await stack.add_source()
     await stack.add_rep("Dana", REP)
     await stack.script(REP, answer="human", answer_after_s=1, digits="1")
