@@ -18,7 +18,7 @@ from sandbox.numbers import NumberConfig
 from sandbox.records import API_VERSION, MessageRecord
 from sandbox.rules import is_phone_number
 from sandbox.state import Sandbox
-from sandbox.twiml import TwimlError
+from sandbox.twiml import TwimlError, response_root
 
 
 class IncomingText(BaseModel):
@@ -136,15 +136,7 @@ def reply_texts(result: WebhookResult) -> list[ReplyText]:
 
 def parse_messaging(document: str) -> list[ReplyText]:
     """Messaging TwiML: <Message> verbs, with the text inline or in a <Body>."""
-    if "<!DOCTYPE" in document or "<!ENTITY" in document:
-        raise TwimlError("DOCTYPE and entity declarations are not allowed in TwiML")
-    try:
-        root = ElementTree.fromstring(document.strip())
-    except ElementTree.ParseError as exc:
-        raise TwimlError(f"Document parse failure: {exc}") from None
-    if root.tag != "Response":
-        raise TwimlError(f"The root element must be <Response>, not <{root.tag}>")
-    return [reply_text(element) for element in root]
+    return [reply_text(element) for element in response_root(document)]
 
 
 def reply_text(element: ElementTree.Element) -> ReplyText:

@@ -37,6 +37,11 @@ class Verb:
 
 
 def parse(document: str) -> list[Verb]:
+    return [_verb(element, VERBS) for element in response_root(document)]
+
+
+def response_root(document: str) -> ElementTree.Element:
+    """The <Response> of a TwiML document (voice or messaging), refused as Twilio would."""
     if "<!DOCTYPE" in document or "<!ENTITY" in document:
         raise TwimlError("DOCTYPE and entity declarations are not allowed in TwiML")
     try:
@@ -45,7 +50,7 @@ def parse(document: str) -> list[Verb]:
         raise TwimlError(f"Document parse failure: {exc}") from None
     if root.tag != "Response":
         raise TwimlError(f"The root element must be <Response>, not <{root.tag}>")
-    return [_verb(element, VERBS) for element in root]
+    return root
 
 
 def _verb(element: ElementTree.Element, allowed: frozenset[str]) -> Verb:
