@@ -1,5 +1,6 @@
 """arq WorkerSettings for `firstring worker`."""
 
+import gc
 from typing import Any, ClassVar
 
 import httpx
@@ -34,6 +35,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["twilio"] = build_twilio_client(settings)
     start_metrics_server(settings.metrics_port)  # observability: METRICS_PORT, 0 = none
     ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+    gc.freeze()  # start-up's long-lived objects stay out of the collector's full passes
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
