@@ -51,56 +51,13 @@ def dial_job_id(lead_id: UUID, dial_round: int = 0) -> str:
     return f"dial:{lead_id}:{dial_round}"
 
 
-# arq's enqueue_job (WATCH, EXISTS, MULTI/EXEC: three round trips) as one atomic script, with
-# arq's own keys and job format, so a form submission pays for one Redis round trip. A job id
-# already queued for later is brought forward: a wake-up asks for the job no later than then
-# (a cadence edit that moves a step earlier, a sweep that finds it due).
+# arq's enqueue_job (WATCH, EXISTS, MULTI/EXEC: three round trips per job) as one atomic
+# script for any number of jobs, with arq's own keys and job format: a form submission pays one
+# Redis round trip, and so do the sweeper's hundreds of due steps. KEYS are the queue, then each
+# job's two keys; ARGV is each job's expiry, body, score and id. A job id already queued for
+# later is brought forward: a wake-up asks for the job no later than then (a cadence edit that
+# moves a step earlier, a sweep that finds it due).
 ENQUEUE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
-  local queued = redis.call('ZSCORE', KEYS[3], ARGV[4])
-  if queued and tonumber(queued) > tonumber(ARGV[3]) then
-    redis.call('ZADD', KEYS[3], 'XX', ARGV[3], ARGV[4])
-  end
-  return 0
-end
-redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-return 1
-"""
-# arq's default: a job not started within a day is dropped (Postgres still owes the work).
-JOB_EXPIRES_MS = 86_400_000
-
-
-async def enqueue(
-    arq: ArqRedis,
-    function: str,
-    *args: str,
-    job_id: str | None = None,
-    defer_seconds: float | None = None,
-) -> bool:
-    """Enqueue a wake-up; False when Redis could not take it (Postgres still owes the work).
-
-    A job id already queued, running or finished-and-kept makes this a no-op, as in arq.
-    """
-    job_id = job_id or uuid4().hex
-    now_ms = timestamp_ms()
-    score = now_ms + round((defer_seconds or 0) * 1000)
-    job = serialize_job(function, args, {}, None, now_ms)
-    keys = [job_key_prefix + job_id, result_key_prefix + job_id, default_queue_name]
-    values: list[Any] = [score - now_ms + JOB_EXPIRES_MS, job, score, job_id]
-    try:
-        reply = arq.eval(ENQUEUE_SCRIPT, 3, *keys, *values)
-        if not isinstance(reply, str):  # the async client always returns an awaitable
-            await reply
-    except (RedisError, OSError) as exc:
-        log.warning("%s%s not enqueued (%s); the sweeper will catch up", function, args, exc)
-        return False
-    return True
-
-
-# The same for many jobs in one round trip: KEYS are the queue, then each job's two keys;
-# ARGV is each job's expiry, body, score and id.
-ENQUEUE_MANY_SCRIPT = """
 local added = 0
 for i = 0, #ARGV / 4 - 1 do
   local job_key, result_key = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
@@ -118,13 +75,28 @@ for i = 0, #ARGV / 4 - 1 do
 end
 return added
 """
+# arq's default: a job not started within a day is dropped (Postgres still owes the work).
+JOB_EXPIRES_MS = 86_400_000
+
+
+async def enqueue(
+    arq: ArqRedis,
+    function: str,
+    *args: str,
+    job_id: str | None = None,
+    defer_seconds: float | None = None,
+) -> bool:
+    """Enqueue a wake-up; False when Redis could not take it (Postgres still owes the work).
+
+    A job id already queued, running or finished-and-kept makes this a no-op, as in arq.
+    """
+    return await enqueue_many(arq, function, [(job_id or uuid4().hex, args, defer_seconds or 0)])
 
 
 async def enqueue_many(
     arq: ArqRedis, function: str, jobs: Sequence[tuple[str, tuple[str, ...], float]]
 ) -> bool:
-    """Enqueue (job id, args, defer seconds) wake-ups of one function in one round trip, as
-    `enqueue` does one: the sweeper's hundreds of due steps cost one request, not hundreds."""
+    """Enqueue (job id, args, defer seconds) wake-ups of one function in one round trip."""
     now_ms = timestamp_ms()
     keys: list[str] = [default_queue_name]
     values: list[Any] = []
@@ -134,11 +106,12 @@ async def enqueue_many(
         job = serialize_job(function, args, {}, None, now_ms)
         values += [score - now_ms + JOB_EXPIRES_MS, job, score, job_id]
     try:
-        reply = arq.eval(ENQUEUE_MANY_SCRIPT, len(keys), *keys, *values)
-        if not isinstance(reply, str):
+        reply = arq.eval(ENQUEUE_SCRIPT, len(keys), *keys, *values)
+        if not isinstance(reply, str):  # the async client always returns an awaitable
             await reply
     except (RedisError, OSError) as exc:
-        log.warning("%d %s jobs not enqueued (%s); sweeps catch up", len(jobs), function, exc)
+        what = f"{function}{jobs[0][1]}" if len(jobs) == 1 else f"{len(jobs)} {function} jobs"
+        log.warning("%s not enqueued (%s); the sweeper will catch up", what, exc)
         return False
     return True
 
