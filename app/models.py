@@ -446,7 +446,8 @@ class CadenceStep(Base):
 class LeadStep(Base):
     """A scheduled touch of one lead: the row is the truth, the deferred arq job only a wake-up.
 
-    At most one live (pending or running) cadence touch per lead, so nothing fires twice."""
+    At most one pending cadence touch per lead, so nothing fires twice. A step is claimed and
+    fired in one transaction: it goes from pending to done, skipped or canceled."""
 
     __tablename__ = "lead_steps"
     __table_args__ = (
@@ -455,7 +456,7 @@ class LeadStep(Base):
             "uq_lead_steps_live",
             "lead_id",
             unique=True,
-            postgresql_where=text("status IN ('pending', 'running') AND kind <> 'ack'"),
+            postgresql_where=text("status = 'pending' AND kind <> 'ack'"),
         ),
     )
 

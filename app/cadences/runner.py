@@ -84,7 +84,8 @@ async def fire(session: AsyncSession, lead: Lead, step: LeadStep) -> Fired:
 def is_current(lead: Lead, cadence_step: CadenceStep | None) -> bool:
     """The step still exists and is still ahead of the lead (an edit re-plans pending steps in
     its own transaction, so this only fails for a cadence deleted meanwhile)."""
-    return cadence_step is not None and cadence_step.delay_minutes > (lead.cadence_offset or -1)
+    progress = -1 if lead.cadence_offset is None else lead.cadence_offset
+    return cadence_step is not None and cadence_step.delay_minutes > progress
 
 
 def advance(lead: Lead, step: LeadStep) -> None:
@@ -107,7 +108,7 @@ async def postponed_to_window(session: AsyncSession, lead: Lead, step: LeadStep)
     try:
         allowed = await scheduler.allowed_time(session, lead, step.channel, now())
     except windows.NoOpening as exc:
-        finish(step, "skipped", f"no calling hours for this number: {exc}")
+        finish(step, "skipped", scheduler.no_hours(exc))
         advance(lead, step)
         await scheduler.plan_next(session, lead, anchor=now())
         return True
@@ -155,8 +156,7 @@ async def blocked_number(session: AsyncSession, lead: Lead, step: LeadStep) -> b
     """Checked before every SMS, as before every call: a listed number ends the follow-up."""
     if not await is_do_not_call(session, phone=lead.phone):
         return False
-    lead.status = "do_not_call"
-    await scheduler.stop_cadence(session, lead, reason="do_not_call")
+    await scheduler.refuse_listed_number(session, lead)
     finish(step, "canceled", "the number is on the do-not-call list")
     return True
 

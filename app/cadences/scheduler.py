@@ -98,7 +98,7 @@ async def live_step(session: AsyncSession, lead_id: UUID) -> LeadStep | None:
     return await session.scalar(
         select(LeadStep).where(
             LeadStep.lead_id == lead_id,
-            LeadStep.status.in_(("pending", "running")),
+            LeadStep.status == "pending",
             LeadStep.kind != "ack",
         )
     )
@@ -170,23 +170,34 @@ async def plan_nurture(
 
 async def allowed_time(session: AsyncSession, lead: Lead, channel: str, due: datetime) -> datetime:
     """Calls and texts only inside the lead's local window (calls also on the team's shift);
-    email has no hours."""
+    email has no hours. NoOpening when no hours ever fit."""
     if channel == "email":
         return due
     source = await session.get(Source, lead.source_id)
     assert source is not None
-    settings = get_settings()
     shift = None
     if channel == "call":
         shift = windows.shift_of(await session.get(Team, source.team))
+    return opening(lead.id, lead.phone, source, due, shift)
+
+
+def opening(
+    lead_id: UUID, phone: str, source: Source, at: datetime, shift: windows.Shift | None = None
+) -> datetime:
+    """`at` if the lead may be called then, else the next opening, spread per lead."""
+    settings = get_settings()
     return windows.when_allowed(
-        lead.phone,
-        due,
-        window=windows.lead_window(lead.phone, source, settings),
+        phone,
+        at,
+        window=windows.lead_window(phone, source, settings),
         shift=shift,
-        lead_id=lead.id,
+        lead_id=lead_id,
         spread_minutes=settings.window_spread_minutes,
     )
+
+
+def no_hours(exc: windows.NoOpening) -> str:
+    return f"no calling hours for this number: {exc}"
 
 
 async def add_step(
@@ -205,7 +216,7 @@ async def add_step(
         if kind != "ack":  # the after-hours acknowledgement answers a request made just now
             due = await allowed_time(session, lead, channel, due)
     except windows.NoOpening as exc:  # kept, skipped, so the timeline says why
-        status, result = "skipped", f"no calling hours for this number: {exc}"
+        status, result = "skipped", no_hours(exc)
     step = LeadStep(
         id=new_id(),
         lead_id=lead.id,
@@ -250,6 +261,15 @@ async def stop_cadence(session: AsyncSession, lead: Lead, *, reason: str) -> Non
     )
     if lead.live_ring_group is None:
         lead.dial_due_at = None
+
+
+async def refuse_listed_number(session: AsyncSession, lead: Lead) -> None:
+    """Checked before every call and every SMS: a number on the do-not-call list is never
+    touched again, whatever else is owed, and integrators hear of it."""
+    lead.status = "do_not_call"
+    await stop_cadence(session, lead, reason="do_not_call")
+    data = {**lead_data(lead), "reason": "do_not_call"}
+    await emit(session, type=EventType.lead_opted_out, data=data, lead_id=lead.id)
 
 
 async def opt_out(session: AsyncSession, lead: Lead, *, reason: str) -> None:
@@ -353,16 +373,8 @@ def first_call_due(lead_id: UUID, phone: str, source: Source, at: datetime) -> d
 
 def window_opens(lead_id: UUID, phone: str, source: Source, at: datetime) -> datetime:
     """`at` inside the lead's calling window, else its next opening (spread per lead)."""
-    settings = get_settings()
     try:
-        return windows.when_allowed(
-            phone,
-            at,
-            window=windows.lead_window(phone, source, settings),
-            shift=None,
-            lead_id=lead_id,
-            spread_minutes=settings.window_spread_minutes,
-        )
+        return opening(lead_id, phone, source, at)
     except windows.NoOpening:  # a number no hours fit: the person did ask to be called
         return at
 

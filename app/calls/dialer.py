@@ -133,7 +133,8 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
     if lead is None:
         return Round("not_due", lead_id)
     if await is_do_not_call(session, phone=lead.phone):
-        return await refuse_do_not_call(session, lead)
+        await scheduler.refuse_listed_number(session, lead)
+        return Round("do_not_call", lead.id)
     if await scheduler.hold_for_window(session, lead):
         return Round("not_due", lead.id)
     started = now()
@@ -148,15 +149,6 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
     await session.flush()
     first_received = lead.received_at if lead.dial_round == 1 else None  # observability
     return Round("started", lead.id, team.slug, calls, started, first_received)
-
-
-async def refuse_do_not_call(session: AsyncSession, lead: Lead) -> Round:
-    """Checked before every dial: a listed number is never called, whatever else is owed."""
-    lead.status, lead.dial_due_at = "do_not_call", None
-    await scheduler.stop_cadence(session, lead, reason="do_not_call")
-    data = {**lead_data(lead), "reason": "do_not_call"}
-    await emit(session, type=EventType.lead_opted_out, data=data, lead_id=lead.id)
-    return Round("do_not_call", lead.id)
 
 
 async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[UUID]) -> Round:

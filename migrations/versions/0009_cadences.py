@@ -114,7 +114,7 @@ def upgrade() -> None:
         "lead_steps",
         ["lead_id"],
         unique=True,
-        postgresql_where=sa.text("status IN ('pending', 'running') AND kind <> 'ack'"),
+        postgresql_where=sa.text("status = 'pending' AND kind <> 'ack'"),
     )
     op.create_table(
         "messages",
@@ -352,7 +352,7 @@ def downgrade() -> None:
     op.drop_index(
         "uq_lead_steps_live",
         table_name="lead_steps",
-        postgresql_where=sa.text("status IN ('pending', 'running') AND kind <> 'ack'"),
+        postgresql_where=sa.text("status = 'pending' AND kind <> 'ack'"),
     )
     op.drop_index(op.f("ix_lead_steps_lead_id"), table_name="lead_steps")
     op.drop_index(
