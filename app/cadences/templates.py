@@ -26,6 +26,11 @@ def first_name_of(lead: Lead) -> str:
     return FALLBACK_FIRST_NAME
 
 
+def company_name(source: Source) -> str:
+    """What {company} says, and what texts, emails and pages call the sender."""
+    return source.company or source.name
+
+
 def values_for(lead: Lead, source: Source, rep_name: str | None) -> dict[str, str]:
     full = lead.full_name or " ".join(p for p in (lead.first_name, lead.last_name) if p)
     return {
@@ -33,7 +38,7 @@ def values_for(lead: Lead, source: Source, rep_name: str | None) -> dict[str, st
         "last_name": lead.last_name or "",
         "full_name": full or FALLBACK_FIRST_NAME,
         "rep_name": rep_name or FALLBACK_REP_NAME,
-        "company": source.company or source.name,
+        "company": company_name(source),
     }
 
 

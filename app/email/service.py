@@ -13,6 +13,7 @@ import aiosmtplib
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.cadences.templates import company_name
 from app.config import Settings
 from app.email.links import unsubscribe_url
 from app.messaging import claim_for_sending
@@ -28,10 +29,6 @@ def email_configured(settings: Settings) -> bool:
 
 def email_sender(source: Source, settings: Settings) -> str:
     return source.email_from or settings.email_from
-
-
-def company_name(source: Source) -> str:
-    return source.company or source.name
 
 
 async def queue_email(

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
-from app.email.service import company_name
+from app.cadences.templates import company_name
 from app.models import Lead, Source
 
 UNSUBSCRIBE_REASON = "email_unsubscribe"

@@ -15,10 +15,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
+from app.cadences.templates import company_name
 from app.config import Settings
 from app.dnc import service as dnc
 from app.models import Attempt, DoNotCall, Lead, Message, Rep, Source
-from app.sms.service import company_name, queue_sms, sms_sender
+from app.sms.service import queue_sms, sms_sender
 
 OPT_OUT_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}

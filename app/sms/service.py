@@ -28,10 +28,6 @@ def sms_sender(source: Source, settings: Settings) -> str:
     return source.sms_from or source.caller_id or settings.caller_id
 
 
-def company_name(source: Source) -> str:
-    return source.company or source.name
-
-
 async def queue_sms(
     session: AsyncSession,
     *,
