@@ -5,11 +5,10 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Interval, Select, Table, and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
@@ -39,51 +38,17 @@ class Submission:
     idempotency_key: str | None = None
 
 
-def claim_statement() -> Any:
-    """Built once with bind parameters: a statement with its values inlined would be hashed
-    for SQLAlchemy's cache on every request, which cost more CPU than running it."""
-    claims = cast(Table, IntakeClaim.__table__)
-    stmt = insert(claims).values(
-        source_id=bindparam("source_id"),
-        claim_key=bindparam("key"),
-        lead_id=bindparam("lead_id"),
-        expires_at=func.now() + bindparam("ttl", type_=Interval()),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[claims.c.source_id, claims.c.claim_key],
-        set_={"lead_id": stmt.excluded.lead_id, "expires_at": stmt.excluded.expires_at},
-        where=claims.c.expires_at < func.now(),
-    ).returning(claims.c.lead_id)
-
-
-CLAIM = claim_statement()
-
-
-async def claim(
-    session: AsyncSession, *, source_id: UUID, key: str, lead_id: UUID, ttl: timedelta
-) -> UUID | None:
-    """Take the claim for `key`, or return the lead that holds it unexpired.
-
-    Concurrent claimers block on the unique key until the first commits, so exactly one wins.
-    """
-    params = {"source_id": source_id, "key": key, "lead_id": lead_id, "ttl": ttl}
-    if await session.scalar(CLAIM, params) is not None:
-        return None
-    return await session.scalar(
-        select(IntakeClaim.lead_id).where(
-            IntakeClaim.source_id == source_id, IntakeClaim.claim_key == key
+async def claim_holder(session: AsyncSession, *, source_id: UUID, keys: list[str]) -> UUID | None:
+    """The lead holding the first of `keys` that is still claimed (unexpired), if any."""
+    rows = await session.execute(
+        select(IntakeClaim.claim_key, IntakeClaim.lead_id).where(
+            IntakeClaim.source_id == source_id,
+            IntakeClaim.claim_key.in_(keys),
+            IntakeClaim.expires_at >= func.now(),
         )
     )
-
-
-async def first_holder(
-    session: AsyncSession, *, source_id: UUID, claims: list[tuple[str, timedelta]], lead_id: UUID
-) -> UUID | None:
-    for key, ttl in claims:
-        holder = await claim(session, source_id=source_id, key=key, lead_id=lead_id, ttl=ttl)
-        if holder is not None:
-            return holder
-    return None
+    held = {key: lead_id for key, lead_id in rows}
+    return next((held[key] for key in keys if key in held), None)
 
 
 def allowed_regions(source: Source) -> list[str] | None:
@@ -123,8 +88,7 @@ async def accept_lead(
     if await store_new_lead(session, lead, claims=claims, source_slug=source.slug):
         return lead, False
     await session.rollback()  # drop any claim this request took before it lost
-    holder = await first_holder(session, source_id=source.id, claims=claims, lead_id=lead_id)
-    await session.rollback()  # finding the holder may have taken a claim that had expired
+    holder = await claim_holder(session, source_id=source.id, keys=[key for key, _ in claims])
     if holder is None:  # the claim that beat this one expired meanwhile: the lead is new
         return await accept_lead(
             session, source=source, submission=submission, duplicate_window=duplicate_window
