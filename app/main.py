@@ -50,6 +50,10 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Routes are matched in order: the carrier's callbacks and the form webhooks, which are
+    # most of the traffic, are looked at first.
+    app.include_router(voice_router)
+    app.include_router(sms_router)
     app.include_router(intake_router, responses=documented_errors(400, 401, 404, 413, 415, 422))
     for router in (
         sources_router,
@@ -64,8 +68,6 @@ def create_app() -> FastAPI:
         cadences_router,
     ):
         app.include_router(router, responses=documented_errors(400, 401, 403, 404, 409, 422))
-    app.include_router(voice_router)
-    app.include_router(sms_router)
     app.include_router(email_router)  # public unsubscribe pages, outside the API description
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])

@@ -19,8 +19,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from app.cadences import scheduler
 from app.config import Settings, get_settings
-from app.dnc.service import is_do_not_call
-from app.models import Attempt, Lead, Rep, Source, Team, new_id
+from app.models import Attempt, DoNotCall, Lead, Rep, Source, Team, new_id
 from app.stats import summary
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
@@ -65,17 +64,42 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def lock_due_lead(session: AsyncSession, lead_id: UUID) -> Lead | None:
-    return await session.scalar(
-        select(Lead)
-        .where(Lead.id == lead_id, Lead.dial_due_at.is_not(None), Lead.live_ring_group.is_(None))
-        .with_for_update(skip_locked=True)
-    )
+@dataclass
+class DueLead:
+    lead: Lead
+    source: Source
+    team: Team
+    listed: bool  # on the do-not-call list
+
+
+async def lock_due_lead(session: AsyncSession, lead_id: UUID) -> DueLead | None:
+    """The due lead, locked, with its source, team and do-not-call flag: one round trip, on
+    the path every first call waits on. The source and team join the session's identity map,
+    so later lookups of them cost nothing."""
+    listed = select(DoNotCall.phone).where(DoNotCall.phone == Lead.phone).exists()
+    row = (
+        await session.execute(
+            select(Lead, Source, Team, listed)
+            .join(Source, Source.id == Lead.source_id)
+            .outerjoin(Team, Team.slug == Source.team)
+            .where(
+                Lead.id == lead_id, Lead.dial_due_at.is_not(None), Lead.live_ring_group.is_(None)
+            )
+            .with_for_update(of=Lead, skip_locked=True)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    lead, source, team, is_listed = row
+    team = team or Team(slug=source.team, routing="longest_idle", ring_group_size=1)
+    return DueLead(lead, source, team, bool(is_listed))
 
 
 async def reps_who_passed(session: AsyncSession, lead: Lead) -> list[UUID]:
     """Reps who passed on this lead in its current call touch: a later follow-up call may
     offer it to them again."""
+    if lead.first_call_at is None:  # never offered to anyone: nobody can have passed
+        return []
     query = select(Attempt.rep_id).where(
         Attempt.lead_id == lead.id,
         Attempt.outcome.in_(REP_PASSES),
@@ -120,25 +144,18 @@ async def untried_reps(session: AsyncSession, *, team: str, exclude: list[UUID])
     return int(await session.scalar(query) or 0)
 
 
-async def team_for(session: AsyncSession, source_id: UUID) -> Team:
-    source = await session.get(Source, source_id)
-    assert source is not None
-    team = await session.get(Team, source.team)
-    return team or Team(slug=source.team, routing="longest_idle", ring_group_size=1)
-
-
 async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
     """Offer a due lead to the next free rep (or reps, for simultaneous ring)."""
-    lead = await lock_due_lead(session, lead_id)
-    if lead is None:
+    due = await lock_due_lead(session, lead_id)
+    if due is None:
         return Round("not_due", lead_id)
-    if await is_do_not_call(session, phone=lead.phone):
+    lead, team = due.lead, due.team
+    if due.listed:
         await scheduler.refuse_listed_number(session, lead)
         return Round("do_not_call", lead.id)
     if await scheduler.hold_for_window(session, lead):
         return Round("not_due", lead.id)
     started = now()
-    team = await team_for(session, lead.source_id)
     passed = await reps_who_passed(session, lead)
     count = team.ring_group_size if team.routing == "simultaneous" else 1
     reps = await claim_reps(session, team=team, count=count, exclude=passed, at=started)
