@@ -28,6 +28,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     null,
     select,
     text,
@@ -40,7 +41,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls.schemas import Outcome
 from app.errors import InvalidField
 from app.models import Attempt, Lead, LeadOutcomes, Rep, Source
-from app.stats.schemas import Bucket, RepStats, SpeedToLead
+from app.stats.schemas import (
+    Bucket,
+    BucketFigures,
+    CalledWithin,
+    OutcomeCounts,
+    Percentiles,
+    RepStats,
+    SpeedToLead,
+    TouchCount,
+    Touches,
+)
 
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_BUCKETS = 10_000
@@ -96,9 +107,15 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def seconds(interval: ColumnElement[Any]) -> ColumnElement[float]:
-    """date_part is float8 already; extract's numeric costs a conversion per row."""
-    return func.date_part("epoch", interval, type_=Float)
+# The seconds the percentiles sort, stored on the rows (generated columns, migration 0011):
+# date_part('epoch', ...) of each time since receipt, and of the rep's answer since the ring.
+# Not mapped on the models (nothing writes them), so named here, qualified by their table.
+TIME_SECONDS = {
+    "to_first_call": literal_column("leads.first_call_seconds", Float),
+    "to_rep_answered": literal_column("leads.rep_answered_seconds", Float),
+    "to_lead_connected": literal_column("leads.connected_seconds", Float),
+}
+ANSWER_SECONDS = literal_column("attempts.answer_seconds", Float)
 
 
 def rounded(value: float | None) -> float | None:
@@ -195,10 +212,7 @@ def per_lead(scope: LeadScope) -> Subquery:
     """One row per lead in scope, from the call summary kept on the lead (app.stats.summary)."""
     query = select(
         bucket_of(Lead.received_at, scope).label("bucket"),
-        Lead.received_at,
-        Lead.first_call_at,
-        Lead.first_rep_answered_at,
-        Lead.connected_at,
+        *[at.label(name) for name, at in TIME_SECONDS.items()],
         Lead.touches,
     ).where(*leads_in_scope(Lead.received_at, Lead.source_id, Lead.id, scope))
     return query.subquery("per_lead")
@@ -220,29 +234,16 @@ def times_query(scope: LeadScope) -> Select[Any]:
     """Leads, the three times' percentiles and the first calls within 5 s / 1 min / 5 min.
 
     Nothing here can be summed, so the whole window's row is aggregated too (a grouping set).
-    Within N seconds compares the timestamps, which is the same as comparing the seconds.
+    Within N seconds compares the stored seconds: they are exact to the microsecond up to a
+    day, so "at most N seconds" is the same as comparing the timestamps.
     """
     lead = per_lead(scope)
     fractions = array([literal(f, Float) for f in PERCENTILES])
-    stages = {
-        "to_first_call": lead.c.first_call_at,
-        "to_rep_answered": lead.c.first_rep_answered_at,
-        "to_lead_connected": lead.c.connected_at,
-    }
+    first_call = lead.c.to_first_call
     figures = [
         func.count().label("leads"),
-        *[
-            func.percentile_cont(fractions)
-            .within_group(seconds(at - lead.c.received_at))
-            .label(name)
-            for name, at in stages.items()
-        ],
-        *[
-            func.count()
-            .filter(lead.c.first_call_at <= lead.c.received_at + timedelta(seconds=s))
-            .label(f"s{s}")
-            for s in WITHIN_SECONDS
-        ],
+        *[func.percentile_cont(fractions).within_group(lead.c[name]).label(name) for name in TIMES],
+        *[func.count().filter(first_call <= s).label(f"s{s}") for s in WITHIN_SECONDS],
     ]
     return by_bucket(lead, figures, scope)
 
@@ -254,7 +255,8 @@ def touches_query(scope: LeadScope) -> Select[Any]:
     by the hour is 1,440 rows instead of some 20,000.
     """
     lead = per_lead(scope)
-    keys = (lead.c.bucket, lead.c.connected_at.is_not(None).label("reached"), lead.c.touches)
+    reached = lead.c.to_lead_connected.is_not(None)  # connected_at is set
+    keys = (lead.c.bucket, reached.label("reached"), lead.c.touches)
     counts = select(*keys, func.count().label("leads")).group_by(*keys).subquery("counts")
     return select(
         counts.c.bucket,
@@ -304,37 +306,46 @@ class Figures:
         }
 
 
-def touch_figures(figures: Figures) -> dict[str, Any]:
+def touch_figures(figures: Figures) -> Touches:
     touches = figures.reached + figures.unreached
     more = sum(leads for n, leads in touches.items() if n >= TOUCH_VALUES)
     counts = [*(touches[n] for n in range(TOUCH_VALUES)), more]
-    return {
-        "distribution": [
-            {"touches": label, "leads": n} for label, n in zip(TOUCH_LABELS, counts, strict=True)
+    return Touches.model_construct(
+        distribution=[
+            TouchCount.model_construct(touches=label, leads=n)
+            for label, n in zip(TOUCH_LABELS, counts, strict=True)
         ],
-        "median_reached": percentile_cont(figures.reached, 0.5),
-        "median_unreached": percentile_cont(figures.unreached, 0.5),
-    }
+        median_reached=percentile_cont(figures.reached, 0.5),
+        median_unreached=percentile_cont(figures.unreached, 0.5),
+    )
 
 
 def figures_of(figures: Figures) -> dict[str, Any]:
+    """The fields of a LeadFigures, as the models themselves: built without validation, as
+    every value has its field's type already (a month by the hour is some 28,000 objects, and
+    validating them cost a sixth of that case)."""
     row, outcomes = figures.times, figures.outcomes
     leads: int = row.get("leads", 0)
 
-    def times(name: str) -> dict[str, float | None]:
+    def times(name: str) -> Percentiles:
         values = row.get(name) or (None,) * len(TIME_KEYS)
-        return dict(zip(TIME_KEYS, map(rounded, values), strict=True))
+        found: dict[str, Any] = dict(zip(TIME_KEYS, map(rounded, values), strict=True))
+        return Percentiles.model_construct(**found)
 
     contacted = figures.reached.total()
+    within: dict[str, Any] = {
+        f"s{s}": row[f"s{s}"] / leads if leads else None for s in WITHIN_SECONDS
+    }
+    counts: dict[str, Any] = {o: outcomes.get(o, 0) for o in OUTCOMES}
     return {
         "leads": leads,
         **{name: times(name) for name in TIMES},
-        "called_within": {f"s{s}": row[f"s{s}"] / leads if leads else None for s in WITHIN_SECONDS},
+        "called_within": CalledWithin.model_construct(**within),
         "contacted": contacted,
         "contact_rate": contacted / leads if leads else None,
         "touches": touch_figures(figures),
         "attempts": sum(outcomes.values()),
-        "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES},
+        "outcomes": OutcomeCounts.model_construct(**counts),
     }
 
 
@@ -392,14 +403,15 @@ async def speed_to_lead(session: AsyncSession, *, scope: LeadScope) -> SpeedToLe
     found = await read_figures(session, scope)
     empty = figures_of(Figures())
     by_start = {start: figures_of(f) for start, f in found.items() if start is not None}
-    return SpeedToLead.model_validate(
-        {
-            **figures_of(found[None]),
-            "from": scope.window.start,
-            "to": scope.window.end,
-            "bucket": scope.bucket,
-            "buckets": [{**by_start.get(start, empty), "start": start} for start in starts],
-        }
+    return SpeedToLead.model_construct(
+        **figures_of(found[None]),
+        start=scope.window.start,
+        end=scope.window.end,
+        bucket=scope.bucket,
+        buckets=[
+            BucketFigures.model_construct(**by_start.get(start, empty), start=start)
+            for start in starts
+        ],
     )
 
 
@@ -418,8 +430,9 @@ def reps_query(scope: RepScope) -> Select[Any]:
 
     Each rep's attempts are aggregated on their own (a lateral subquery), read from the index
     on (rep_id, created_at) that carries every column used: only the window's rows are read.
+    The median sorts answer_seconds, stored: rep_answered_at - coalesce(rep_ringing_at,
+    create_sent_at) in seconds.
     """
-    rang_at = func.coalesce(Attempt.rep_ringing_at, Attempt.create_sent_at)
     counts = (
         select(
             func.count().label("offered"),
@@ -428,9 +441,7 @@ def reps_query(scope: RepScope) -> Select[Any]:
             func.count().filter(Attempt.outcome.in_(MISSED)).label("missed"),
             func.count().filter(Attempt.outcome == Outcome.connected).label("connected"),
             func.sum(Attempt.talk_seconds).label("talk_seconds"),
-            func.percentile_cont(0.5)
-            .within_group(seconds(Attempt.rep_answered_at - rang_at))
-            .label("answer_seconds_p50"),
+            func.percentile_cont(0.5).within_group(ANSWER_SECONDS).label("answer_seconds_p50"),
         )
         .where(
             Attempt.rep_id == Rep.id,
