@@ -98,15 +98,15 @@ WORKER_RESTART_DELAY_SECONDS = 1.0
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from arq.worker import run_worker
     from redis.exceptions import ConnectionError as RedisConnectionError
 
+    from workers.pickup import run_worker
     from workers.settings import WorkerSettings, worker_options
 
     # arq lets a lost Redis connection end the worker; a Redis restart must not stop dialing.
     while True:
         try:
-            run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
+            run_worker(WorkerSettings, **worker_options())
             return
         except (RedisConnectionError, OSError) as exc:
             logging.getLogger("firstring.worker").warning("Redis lost (%s); restarting", exc)

@@ -33,6 +33,7 @@ from uuid import UUID
 import aiohttp
 from harness import percentile
 from stack import (
+    REP_SCRIPT,
     CpuMeter,
     MachineMeter,
     Stack,
@@ -270,10 +271,30 @@ async def reset_sandbox(stack: Stack, rep_phones: list[str]) -> None:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         async with session.post(f"{stack.sandbox_base}/_sandbox/reset") as response:
             response.raise_for_status()
-    await script_phones(stack.sandbox_base, rep_phones)
+    await script_phones(stack.sandbox_base, rep_phones, REP_BEHAVIOUR["script"])
 
 
 QUIET = {"threshold": 30.0, "max_wait": 60.0}
+# How the sandbox's phones behave (--phones). "compressed": the whole call, ring to hang-up, in
+# milliseconds (time scale 0.001), so every call's callbacks land inside the phase: the load of
+# a steady state. "realistic": phones at real speed (time scale 1): a rep's phone rings 4 s,
+# the rep presses 1 two seconds into the whisper and talks 30 s; a phase then carries each
+# call's first seconds (placing, initiated, ringing, answer, whisper) and the rest follows it.
+PHONE_MODES: dict[str, dict[str, Any]] = {
+    "compressed": {"time_scale": 0.001, "script": REP_SCRIPT, "settle_s": 30.0},
+    "realistic": {
+        "time_scale": 1.0,
+        "script": {
+            "answer": "human",
+            "answer_after_s": 4,
+            "digits": "1",
+            "press_after_s": 2,
+            "hangup_after_s": 30,
+        },
+        "settle_s": 120.0,
+    },
+}
+REP_BEHAVIOUR: dict[str, Any] = dict(PHONE_MODES["compressed"])
 
 
 async def run_phase(
@@ -296,7 +317,9 @@ async def run_phase(
 async def warm_up(stack: Stack, rep_phones: list[str]) -> None:
     """A few leads through the whole path: proves the worker is up and warms every pool."""
     for _ in range(3):
-        phase = await run_phase(stack, "warm-up", open_loop(stack, 20, 1), rep_phones, 30)
+        phase = await run_phase(
+            stack, "warm-up", open_loop(stack, 20, 1), rep_phones, REP_BEHAVIOUR["settle_s"]
+        )
         if phase.accepted and not phase.lost:
             return
         statuses = sorted({s.status for s in phase.sent})
@@ -415,7 +438,7 @@ def worker_env(poll_delay: float | None, max_jobs: int | None) -> dict[str, str]
 async def prepare(stack: Stack, args: argparse.Namespace) -> list[str]:
     await seed_source(stack.database_url, SOURCE)
     phones = await seed_reps(stack.database_url, args.reps)
-    await script_phones(stack.sandbox_base, phones)
+    await script_phones(stack.sandbox_base, phones, REP_BEHAVIOUR["script"])
     return phones
 
 
@@ -443,7 +466,7 @@ async def run_bench(stack: Stack, args: argparse.Namespace) -> None:
         extra = max(0, args.burst_reps - args.reps)
         if extra:
             phones += await seed_reps(stack.database_url, extra, first=args.reps)
-            await script_phones(stack.sandbox_base, phones[args.reps :])
+            await script_phones(stack.sandbox_base, phones[args.reps :], REP_BEHAVIOUR["script"])
         print(f"\nburst: {len(phones)} reps available for {args.burst} leads", flush=True)
         burst_phase = await run_phase(
             stack,
@@ -520,13 +543,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="WORKER_MAX_JOBS for the worker (default: the product's)",
     )
-    parser.add_argument("--time-scale", type=float, default=0.001, help="SANDBOX_TIME_SCALE")
+    parser.add_argument(
+        "--phones",
+        choices=sorted(PHONE_MODES),
+        default="compressed",
+        help="how the sandbox's phones behave (see PHONE_MODES)",
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=None, help="SANDBOX_TIME_SCALE (default: --phones')"
+    )
     parser.add_argument("--cps", type=float, default=5000, help="TWILIO_CALLS_PER_SECOND")
     parser.add_argument(
         "--dial-timeout",
         type=float,
-        default=30,
-        help="seconds after the last send before an undialed lead counts as lost",
+        default=None,
+        help="seconds after the last send before an undialed lead counts as lost "
+        "(default: 30, or 120 with realistic phones, whose calls last that long)",
     )
     parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument(
@@ -550,6 +582,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    REP_BEHAVIOUR.update(PHONE_MODES[args.phones])
+    if args.time_scale is None:
+        args.time_scale = REP_BEHAVIOUR["time_scale"]
+    if args.dial_timeout is None:
+        args.dial_timeout = REP_BEHAVIOUR["settle_s"]
     QUIET.update(threshold=args.quiet_threshold, max_wait=args.quiet_wait)
     started = time.monotonic()
     with full_stack(time_scale=args.time_scale, calls_per_second=args.cps) as stack:
