@@ -1,5 +1,5 @@
 """The carrier's SMS webhooks: delivery receipts for what we sent, and texts people send us.
-Signed like every carrier callback (see app.voice.router.signed_params)."""
+Signed like every carrier callback (see app.voice.router.carrier_callback)."""
 
 from uuid import UUID
 
@@ -8,28 +8,27 @@ from fastapi.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.config import get_settings
-from app.db import SessionDep
-from app.deps import ArqDep
 from app.queue import enqueue_message, wake_after_commit
 from app.sms import inbound, service
-from app.voice.router import SignedParams, xml
+from app.voice.router import CallbackDep, xml
 
 router = APIRouter(prefix="/twilio/sms", tags=["carrier callbacks"], include_in_schema=False)
 
 
 @router.post("/status", status_code=204)
-async def sms_status(message: UUID, params: SignedParams, session: SessionDep) -> None:
-    await service.record_status(session, message_id=message, params=params)
+async def sms_status(message: UUID, call: CallbackDep) -> None:
+    await service.record_status(call.session, message_id=message, params=call.params)
 
 
 @router.post("/inbound")
-async def sms_inbound(params: SignedParams, session: SessionDep, arq: ArqDep) -> Response:
+async def sms_inbound(call: CallbackDep) -> Response:
     """Answered with TwiML: the keyword's reply, or nothing."""
-    received = await inbound.receive_sms(session, params=params, settings=get_settings())
+    session = call.session
+    received = await inbound.receive_sms(session, params=call.params, settings=get_settings())
     await session.commit()
     if received.forward_id is not None:
-        await enqueue_message(arq, received.forward_id, "sms")
-    await wake_after_commit(arq, session)
+        await enqueue_message(call.arq, received.forward_id, "sms")
+    await wake_after_commit(call.arq, session)
     reply = MessagingResponse()
     if received.reply:
         reply.message(received.reply)
