@@ -1,7 +1,6 @@
 """The database engine and the one-session-per-request dependency."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Annotated
 
@@ -42,9 +41,7 @@ def get_sessionmaker() -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(get_engine(), expire_on_commit=False)
 
 
-@asynccontextmanager
-async def request_session() -> AsyncIterator[AsyncSession]:
-    """A request's session: committed when the request's work ends, rolled back if it failed."""
+async def get_session() -> AsyncIterator[AsyncSession]:
     async with get_sessionmaker()() as session:
         try:
             yield session
@@ -52,11 +49,6 @@ async def request_session() -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
-
-
-async def get_session() -> AsyncIterator[AsyncSession]:
-    async with request_session() as session:
-        yield session
 
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".

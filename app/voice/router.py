@@ -1,7 +1,6 @@
 """TwiML and status callbacks for the carrier. Every request is checked with X-Twilio-Signature
 against PUBLIC_BASE_URL, always: there is no switch to turn it off."""
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -15,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from app.calls import outcomes
 from app.config import get_settings
-from app.db import request_session
+from app.db import SessionDep
 from app.errors import Forbidden
 from app.models import Lead, Source
 from app.queue import wake_after_commit
@@ -48,16 +47,13 @@ class Callback:
     arq: ArqRedis
 
 
-async def carrier_callback(request: Request) -> AsyncIterator[Callback]:
-    """One dependency rather than three: FastAPI spends a few hundred microseconds on each, and
-    callbacks are most of the API's requests (ten or so per lead)."""
-    params = await signed_params(request)
-    async with request_session() as session:
-        yield Callback(params, session, request.app.state.arq)
+async def carrier_callback(request: Request, session: SessionDep) -> Callback:
+    """One dependency (over the session's) rather than three: FastAPI spends a few hundred
+    microseconds on each, and callbacks are most of the API's requests (ten or so per lead)."""
+    return Callback(await signed_params(request), session, request.app.state.arq)
 
 
-# scope="function": the session commits before the response is sent, as SessionDep's does.
-CallbackDep = Annotated[Callback, Depends(carrier_callback, scope="function")]
+CallbackDep = Annotated[Callback, Depends(carrier_callback)]
 
 
 def xml(document: str) -> Response:
