@@ -272,21 +272,31 @@ async def rep_choice(
     if digits == "1" and await win_lead(session, attempt):
         attempt.rep_accepted_at, attempt.status = datetime.now(UTC), "bridging"
         if attempt.routing == "simultaneous":
-            await session.execute(
-                update(Attempt)
-                .where(
-                    Attempt.ring_group == attempt.ring_group,
-                    Attempt.id != attempt.id,
-                    Attempt.outcome.is_(None),
-                )
-                .values(outcome="canceled")
-            )
+            await cancel_siblings(session, attempt)
             follow.cancel_groups.append((attempt.ring_group, attempt.id))
         return attempt, True, follow
     attempt.outcome = pass_outcome(digits, lost_race=digits == "1")
     lead = await lock_lead(session, attempt.lead_id)
     await hand_on_if_round_over(session, lead, attempt, follow)
     return attempt, False, follow
+
+
+async def cancel_siblings(session: AsyncSession, winner: Attempt) -> None:
+    """The other legs of a simultaneous ring lost. A leg locked right now is skipped: its own
+    callback holds it and is waiting for the lead, which the winner holds, so waiting for that
+    leg would deadlock; it ends on its own, and its outcome says how."""
+    siblings = (
+        select(Attempt.id)
+        .where(
+            Attempt.ring_group == winner.ring_group,
+            Attempt.id != winner.id,
+            Attempt.outcome.is_(None),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(
+        update(Attempt).where(Attempt.id.in_(siblings.scalar_subquery())).values(outcome="canceled")
+    )
 
 
 def pass_outcome(digits: str, *, lost_race: bool) -> str:
