@@ -20,10 +20,11 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Float,
+    Function,
     Integer,
+    Interval,
     Select,
     SQLColumnExpression,
-    Subquery,
     and_,
     cast,
     func,
@@ -41,19 +42,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calls.schemas import Outcome
 from app.errors import InvalidField
 from app.models import Attempt, Lead, LeadOutcomes, Rep, Source
-from app.stats.schemas import (
-    Bucket,
-    BucketFigures,
-    CalledWithin,
-    OutcomeCounts,
-    Percentiles,
-    RepStats,
-    SpeedToLead,
-    TouchCount,
-    Touches,
-)
+from app.stats.schemas import Bucket, RepStats, SpeedToLead
 
 DEFAULT_WINDOW = timedelta(days=7)
+Binned = Function[datetime]
 MAX_BUCKETS = 10_000
 PERCENTILES = (0.5, 0.9, 0.99)
 WITHIN_SECONDS = (5, 60, 300)
@@ -159,15 +151,41 @@ class LeadScope:
     source_ids: tuple[UUID, ...] | None = field(default=None, compare=False)
 
 
-BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # a midnight UTC: buckets are UTC hours/days
+# Buckets are UTC hours and days: date_bin from a UTC midnight is date_trunc in UTC without
+# the time zone. Written as constants, exactly as the index on leads has them (migration 0011),
+# so the planner reads a window's leads from it in bucket order instead of sorting them.
+DAY = literal_column("'1 day'::interval", Interval)
+HOUR = literal_column("'1 hour'::interval", Interval)
+BUCKET_ORIGIN = literal_column("'2000-01-01 00:00:00+00'::timestamptz", DateTime(timezone=True))
+
+
+def binned(step: ColumnElement[timedelta], moment: SQLColumnExpression[datetime]) -> Binned:
+    return func.date_bin(step, moment, BUCKET_ORIGIN, type_=DateTime(timezone=True))
 
 
 def bucket_of(moment: SQLColumnExpression[datetime], scope: LeadScope) -> ColumnElement[Any]:
-    """date_trunc in UTC; date_bin from a UTC midnight is the same and skips the time zone."""
     if scope.bucket is None:
         return null()
-    step = timedelta(hours=1) if scope.bucket == Bucket.hour else timedelta(days=1)
-    return func.date_bin(step, moment, BUCKET_ORIGIN, type_=DateTime(timezone=True))
+    return binned(HOUR if scope.bucket == Bucket.hour else DAY, moment)
+
+
+def bucket_keys(moment: SQLColumnExpression[datetime], scope: LeadScope) -> tuple[Binned, ...]:
+    """What buckets are grouped by, in the order of the index: the day, then the hour."""
+    if scope.bucket is None:
+        return ()
+    day = binned(DAY, moment)
+    return (day,) if scope.bucket == Bucket.day else (day, binned(HOUR, moment))
+
+
+def midnight(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def days_of(scope: LeadScope) -> list[ColumnElement[bool]]:
+    """The window's days, the leading column of the index on leads: implied by the window, but
+    the index is read by range only with them."""
+    day = binned(DAY, Lead.received_at)
+    return [day >= midnight(scope.window.start), day <= midnight(scope.window.end)]
 
 
 async def scoped(session: AsyncSession, scope: LeadScope) -> LeadScope:
@@ -208,44 +226,40 @@ def leads_in_scope(
     return found
 
 
-def per_lead(scope: LeadScope) -> Subquery:
-    """One row per lead in scope, from the call summary kept on the lead (app.stats.summary)."""
-    query = select(
-        bucket_of(Lead.received_at, scope).label("bucket"),
-        *[at.label(name) for name, at in TIME_SECONDS.items()],
-        Lead.touches,
-    ).where(*leads_in_scope(Lead.received_at, Lead.source_id, Lead.id, scope))
-    return query.subquery("per_lead")
-
-
-def by_bucket(
-    rows: Subquery, figures: Sequence[ColumnElement[Any]], scope: LeadScope
-) -> Select[Any]:
-    """The window's figures (total = true) and, with a bucket, each bucket's, in one pass."""
-    if scope.bucket is None:
-        return select(literal(True).label("total"), null().label("bucket"), *figures)
-    total = (func.grouping(rows.c.bucket) == 1).label("total")
-    return select(total, rows.c.bucket, *figures).group_by(
-        func.grouping_sets(tuple_(), rows.c.bucket)
-    )
+def leads_of(scope: LeadScope) -> list[ColumnElement[bool]]:
+    """The conditions for the leads in scope, read from leads (their call summary)."""
+    return [*leads_in_scope(Lead.received_at, Lead.source_id, Lead.id, scope), *days_of(scope)]
 
 
 def times_query(scope: LeadScope) -> Select[Any]:
     """Leads, the three times' percentiles and the first calls within 5 s / 1 min / 5 min.
 
-    Nothing here can be summed, so the whole window's row is aggregated too (a grouping set).
-    Within N seconds compares the stored seconds: they are exact to the microsecond up to a
-    day, so "at most N seconds" is the same as comparing the timestamps.
+    Nothing here can be summed, so the whole window's row is aggregated too (a grouping set,
+    total = true). The leads come in bucket order from the index, so no sort precedes the
+    percentiles' own. Within N seconds compares the stored seconds: exact to the microsecond up
+    to a day, so "at most N seconds" is the same as comparing the timestamps.
     """
-    lead = per_lead(scope)
     fractions = array([literal(f, Float) for f in PERCENTILES])
-    first_call = lead.c.to_first_call
+    first_call = TIME_SECONDS["to_first_call"]
     figures = [
         func.count().label("leads"),
-        *[func.percentile_cont(fractions).within_group(lead.c[name]).label(name) for name in TIMES],
+        *[
+            func.percentile_cont(fractions).within_group(seconds).label(name)
+            for name, seconds in TIME_SECONDS.items()
+        ],
         *[func.count().filter(first_call <= s).label(f"s{s}") for s in WITHIN_SECONDS],
     ]
-    return by_bucket(lead, figures, scope)
+    keys = bucket_keys(Lead.received_at, scope)
+    if not keys:
+        return select(literal(True).label("total"), null().label("bucket"), *figures).where(
+            *leads_of(scope)
+        )
+    bucket = keys[-1]
+    return (
+        select((func.grouping(bucket) == 1).label("total"), bucket.label("bucket"), *figures)
+        .where(*leads_of(scope))
+        .group_by(func.grouping_sets(tuple_(), tuple_(*keys)))
+    )
 
 
 def touches_query(scope: LeadScope) -> Select[Any]:
@@ -254,9 +268,16 @@ def touches_query(scope: LeadScope) -> Select[Any]:
     One row per bucket and reached, the counts in two arrays (touches[i] -> leads[i]): a month
     by the hour is 1,440 rows instead of some 20,000.
     """
-    lead = per_lead(scope)
-    reached = lead.c.to_lead_connected.is_not(None)  # connected_at is set
-    keys = (lead.c.bucket, reached.label("reached"), lead.c.touches)
+    lead = (
+        select(
+            bucket_of(Lead.received_at, scope).label("bucket"),
+            TIME_SECONDS["to_lead_connected"].is_not(None).label("reached"),  # connected_at set
+            Lead.touches,
+        )
+        .where(*leads_of(scope))
+        .subquery("per_lead")
+    )
+    keys = (lead.c.bucket, lead.c.reached, lead.c.touches)
     counts = select(*keys, func.count().label("leads")).group_by(*keys).subquery("counts")
     return select(
         counts.c.bucket,
@@ -306,46 +327,37 @@ class Figures:
         }
 
 
-def touch_figures(figures: Figures) -> Touches:
+def touch_figures(figures: Figures) -> dict[str, Any]:
     touches = figures.reached + figures.unreached
     more = sum(leads for n, leads in touches.items() if n >= TOUCH_VALUES)
     counts = [*(touches[n] for n in range(TOUCH_VALUES)), more]
-    return Touches.model_construct(
-        distribution=[
-            TouchCount.model_construct(touches=label, leads=n)
-            for label, n in zip(TOUCH_LABELS, counts, strict=True)
+    return {
+        "distribution": [
+            {"touches": label, "leads": n} for label, n in zip(TOUCH_LABELS, counts, strict=True)
         ],
-        median_reached=percentile_cont(figures.reached, 0.5),
-        median_unreached=percentile_cont(figures.unreached, 0.5),
-    )
+        "median_reached": percentile_cont(figures.reached, 0.5),
+        "median_unreached": percentile_cont(figures.unreached, 0.5),
+    }
 
 
 def figures_of(figures: Figures) -> dict[str, Any]:
-    """The fields of a LeadFigures, as the models themselves: built without validation, as
-    every value has its field's type already (a month by the hour is some 28,000 objects, and
-    validating them cost a sixth of that case)."""
     row, outcomes = figures.times, figures.outcomes
     leads: int = row.get("leads", 0)
 
-    def times(name: str) -> Percentiles:
+    def times(name: str) -> dict[str, float | None]:
         values = row.get(name) or (None,) * len(TIME_KEYS)
-        found: dict[str, Any] = dict(zip(TIME_KEYS, map(rounded, values), strict=True))
-        return Percentiles.model_construct(**found)
+        return dict(zip(TIME_KEYS, map(rounded, values), strict=True))
 
     contacted = figures.reached.total()
-    within: dict[str, Any] = {
-        f"s{s}": row[f"s{s}"] / leads if leads else None for s in WITHIN_SECONDS
-    }
-    counts: dict[str, Any] = {o: outcomes.get(o, 0) for o in OUTCOMES}
     return {
         "leads": leads,
         **{name: times(name) for name in TIMES},
-        "called_within": CalledWithin.model_construct(**within),
+        "called_within": {f"s{s}": row[f"s{s}"] / leads if leads else None for s in WITHIN_SECONDS},
         "contacted": contacted,
         "contact_rate": contacted / leads if leads else None,
         "touches": touch_figures(figures),
         "attempts": sum(outcomes.values()),
-        "outcomes": OutcomeCounts.model_construct(**counts),
+        "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES},
     }
 
 
@@ -403,15 +415,14 @@ async def speed_to_lead(session: AsyncSession, *, scope: LeadScope) -> SpeedToLe
     found = await read_figures(session, scope)
     empty = figures_of(Figures())
     by_start = {start: figures_of(f) for start, f in found.items() if start is not None}
-    return SpeedToLead.model_construct(
-        **figures_of(found[None]),
-        start=scope.window.start,
-        end=scope.window.end,
-        bucket=scope.bucket,
-        buckets=[
-            BucketFigures.model_construct(**by_start.get(start, empty), start=start)
-            for start in starts
-        ],
+    return SpeedToLead.model_validate(
+        {
+            **figures_of(found[None]),
+            "from": scope.window.start,
+            "to": scope.window.end,
+            "bucket": scope.bucket,
+            "buckets": [{**by_start.get(start, empty), "start": start} for start in starts],
+        }
     )
 
 
