@@ -1,6 +1,7 @@
 """Phone numbers in, E.164 out: the one place phonenumbers is asked what a number is."""
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberType
@@ -62,18 +63,25 @@ def to_dialable_e164(
     """E.164 of a number FirstRing may call: in an allowed country (None: any) and of a type
     that reaches a person at a normal price. Refusals are 422s that say why."""
     number = parse_number(raw, region=region, field=field)
-    check_country(raw, number, allowed_regions, field=field)
-    check_type(raw, number, field=field)
-    return e164(number)
+    kind = NumberKind(
+        number.country_code,
+        phonenumbers.region_code_for_number(number),
+        phonenumbers.number_type(number),
+    )
+    check_country(raw, kind.region, allowed_regions, field=field)
+    check_type(raw, kind.type, field=field)
+    phone = e164(number)
+    remember_kind(phone, kind)
+    return phone
 
 
 def check_country(
-    raw: str, number: PhoneNumber, allowed_regions: Collection[str] | None, *, field: str
+    raw: str, region: str | None, allowed_regions: Collection[str] | None, *, field: str
 ) -> None:
     if allowed_regions is None:
         return
     # +1 is shared by the US, Canada and the Caribbean: the region, not the code, decides.
-    country = phonenumbers.region_code_for_number(number) or "unknown"
+    country = region or "unknown"
     if country not in allowed_regions:
         allowed = ", ".join(sorted(allowed_regions))
         raise InvalidField(
@@ -83,8 +91,7 @@ def check_country(
         )
 
 
-def check_type(raw: str, number: PhoneNumber, *, field: str) -> None:
-    kind = phonenumbers.number_type(number)
+def check_type(raw: str, kind: int, *, field: str) -> None:
     if kind in DIALABLE_TYPES:
         return
     name = REFUSED_TYPES.get(kind, "unknown")
@@ -94,6 +101,41 @@ def check_type(raw: str, number: PhoneNumber, *, field: str) -> None:
         field=field,
         code="number_type_not_allowed",
     )
+
+
+@dataclass(frozen=True)
+class NumberKind:
+    """What phonenumbers' pattern matching says of a number, the costly part of asking it
+    anything (a parse, then a dozen regular expressions): its calling code, its region (None
+    when no region's patterns fit it) and its PhoneNumberType."""
+
+    country_code: int
+    region: str | None
+    type: int
+
+
+# The kinds of the numbers this process looked at last. The intake checks a number and looks
+# up its calling hours right after: the second asks phonenumbers nothing. A cache only: any
+# process works it out again from the number.
+KNOWN_KINDS_SIZE = 4096
+_known_kinds: dict[str, NumberKind] = {}
+
+
+def remember_kind(phone_e164: str, kind: NumberKind) -> None:
+    if len(_known_kinds) >= KNOWN_KINDS_SIZE:
+        del _known_kinds[next(iter(_known_kinds))]  # the oldest
+    _known_kinds[phone_e164] = kind
+
+
+def kind_of(phone_e164: str) -> NumberKind:
+    """The kind of an E.164 number (any number phonenumbers can parse: valid or not)."""
+    kind = _known_kinds.get(phone_e164)
+    if kind is None:
+        number = phonenumbers.parse(phone_e164)
+        region = phonenumbers.region_code_for_number(number)
+        kind = NumberKind(number.country_code, region, phonenumbers.number_type(number))
+        remember_kind(phone_e164, kind)
+    return kind
 
 
 def is_known_region(region: str) -> bool:

@@ -9,19 +9,22 @@ night's leads do not all ring at 08:00:00.
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import PhoneNumber, geocoder
 from phonenumbers import timezone as number_zones
+from phonenumbers.geodata import GEOCODE_DATA, GEOCODE_LONGEST_PREFIX
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from app.config import Settings
 from app.models import Source, Team
+from app.phones import NumberKind, kind_of
 
 # A window's or shift's end at MIDNIGHT is "24:00": the midnight that ends the day.
 MIDNIGHT = time(0)
@@ -32,6 +35,7 @@ DAY_SECONDS = 24 * 3600
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 Run = tuple[datetime, datetime]  # [start, end) in UTC
+V = TypeVar("V")
 
 
 class NoOpening(ValueError):
@@ -185,8 +189,66 @@ def lead_zones(phone_e164: str) -> list[ZoneInfo]:
     return [ZoneInfo(name) for name in _zone_names(phone_e164)]
 
 
-@lru_cache(maxsize=4096)
+# A number's zones and state rule, looked up once per place rather than once per number (every
+# lead has a new number, and asking phonenumbers costs a parse and a dozen regular expressions).
+# Each depends only on the number's kind (calling code, region, type: whether phonenumbers
+# places it at all), its NANP area code, and the longest prefix of its digits that the time zone
+# data, or the geocoding data in English, holds: the lookup phonenumbers itself makes, longest
+# prefix first. (A US number the geocoder cannot place is named after its country, which no
+# state rule matches.) Bounded: the oldest place goes first.
+PLACE_CACHE_SIZE = 4096
+_zones_by_place: dict[tuple[object, ...], tuple[str, ...]] = {}
+_rules_by_place: dict[tuple[object, ...], Window | None] = {}
+
+
+def _cached(
+    cache: dict[tuple[object, ...], V], key: tuple[object, ...] | None, compute: Callable[[], V]
+) -> V:
+    """`compute()`, kept under `key`; a None key (a number not in E.164) is not kept."""
+    if key is not None and key in cache:
+        return cache[key]
+    value = compute()
+    if key is not None:
+        if len(cache) >= PLACE_CACHE_SIZE:
+            del cache[next(iter(cache))]
+        cache[key] = value
+    return value
+
+
+def _place_key(
+    phone_e164: str, holds: Callable[[str], bool], longest: int
+) -> tuple[object, ...] | None:
+    """The number's kind, area code and the longest prefix of its digits (calling code first)
+    that phonenumbers' data `holds`; None for a number not written in E.164."""
+    digits = phone_e164[1:]
+    if not (phone_e164.startswith("+") and digits.isdigit()):
+        return None
+    kind = kind_of(phone_e164)
+    for length in range(min(longest, len(digits)), 0, -1):
+        if holds(digits[:length]):
+            return kind, digits[:length], _area_code_of(kind, digits)
+    return kind, "", _area_code_of(kind, digits)
+
+
+def _area_code_of(kind: NumberKind, digits: str) -> str:
+    """A NANP number's area code: the three digits after the "1"."""
+    return digits[1:4] if kind.country_code == 1 else ""
+
+
+def _geocoded(prefix: str) -> bool:
+    """A prefix the geocoder names in English (it skips one named in other languages only)."""
+    return "en" in GEOCODE_DATA.get(prefix, ())
+
+
 def _zone_names(phone_e164: str) -> tuple[str, ...]:
+    return _cached(
+        _zones_by_place,
+        _place_key(phone_e164, TIMEZONE_DATA.__contains__, TIMEZONE_LONGEST_PREFIX),
+        lambda: _zone_names_of(phonenumbers.parse(phone_e164)),
+    )
+
+
+def _zone_names_of(number: PhoneNumber) -> tuple[str, ...]:
     """phonenumbers' zones for the number, less "Etc/Unknown"; corrected where it is wrong.
 
     In the NANP (+1) a number type that phonenumbers does not tie to a place (a Caribbean or
@@ -195,7 +257,6 @@ def _zone_names(phone_e164: str) -> tuple[str, ...]:
     used. Elsewhere a mobile prefix says nothing of place (an Australian mobile's prefix data
     says Sydney, the number may be in Perth), so the wide list stands.
     """
-    number = phonenumbers.parse(phone_e164)
     if number.country_code != 1:
         return _known(number_zones.time_zones_for_number(number))
     if corrected := _AREA_CODE_ZONES.get(_area_code(number)):
@@ -223,12 +284,18 @@ def _area_code(number: PhoneNumber) -> str:
     return phonenumbers.national_significant_number(number)[:3]
 
 
-@lru_cache(maxsize=4096)
 def region_rule(phone_e164: str) -> Window | None:
     """The narrowest window the state law allows where the number is: each state rule its
     area code or its geocoded place matches narrows it (either one is enough: a stricter window
     is never the unsafe mistake). None where no rule applies."""
-    number = phonenumbers.parse(phone_e164)
+    return _cached(
+        _rules_by_place,
+        _place_key(phone_e164, _geocoded, GEOCODE_LONGEST_PREFIX),
+        lambda: _region_rule_of(phonenumbers.parse(phone_e164)),
+    )
+
+
+def _region_rule_of(number: PhoneNumber) -> Window | None:
     if phonenumbers.region_code_for_number(number) != "US":
         return None
     window: Window | None = None
