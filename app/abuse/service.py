@@ -78,11 +78,13 @@ async def admit(
     submission: Submission,
     address: str | None,
     settings: Settings,
-) -> None:
+) -> str | None:
     """Refuse a number FirstRing must not call (422), a flood (429 `rate_limited`) or a phone
-    over its daily cap (429 `phone_cap`). A missing phone is left to accept_lead's 422."""
+    over its daily cap (429 `phone_cap`). A missing phone is left to accept_lead's 422.
+
+    Returns the number admitted, in E.164 (None when there is none)."""
     if not submission.phone_raw:
-        return
+        return None
     phone = to_dialable_e164(
         submission.phone_raw,
         region=source.default_region,
@@ -94,7 +96,7 @@ async def admit(
     if hits is not None:
         refuse_if_limited(hits)
     if phone_under_cap(hits):
-        return
+        return phone
     await enforce_phone_cap(
         session,
         phone=phone,
@@ -103,3 +105,4 @@ async def admit(
         cap=settings.phone_leads_per_day,
         field=submission.phone_field,
     )
+    return phone

@@ -36,6 +36,9 @@ class Submission:
     email: str | None = None
     fields: dict[str, str] | None = None
     idempotency_key: str | None = None
+    # The E.164 of phone_raw once a check before accept_lead (the intake's abuse checks) has
+    # found it dialable for this submission's source, so the number is not parsed twice.
+    phone: str | None = None
 
 
 async def claim_holder(session: AsyncSession, *, source_id: UUID, keys: list[str]) -> UUID | None:
@@ -68,7 +71,7 @@ async def accept_lead(
             field=submission.phone_field,
             code="missing_phone",
         )
-    phone = to_dialable_e164(
+    phone = submission.phone or to_dialable_e164(
         submission.phone_raw,
         region=source.default_region,
         allowed_regions=allowed_regions(source),
