@@ -109,7 +109,7 @@ class NumberKind:
     anything (a parse, then a dozen regular expressions): its calling code, its region (None
     when no region's patterns fit it) and its PhoneNumberType."""
 
-    country_code: int
+    country_code: int | None
     region: str | None
     type: int
 
