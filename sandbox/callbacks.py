@@ -1,15 +1,32 @@
-"""Webhooks to the product, signed exactly as Twilio signs them (X-Twilio-Signature)."""
+"""Webhooks to the product, signed exactly as Twilio signs them (X-Twilio-Signature).
 
+Over the network they go through one aiohttp session: httpx cost ~2.4 ms of CPU per request
+here (~0.4 ms with aiohttp), and a lead's call makes ten of them. An injected httpx transport
+(an in-process product in tests) is still served by httpx. Both send the same bytes.
+"""
+
+import codecs
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from urllib.request import getproxies
 
+import aiohttp
 import httpx
 from twilio.request_validator import RequestValidator
 
 from sandbox.records import log_entry
+
+# What httpx sent by default, kept so the product sees the same request whichever client sends.
+COMMON_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": "TwilioProxy/1.1 (FirstRing sandbox)",
+}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @dataclass(frozen=True)
@@ -25,33 +42,41 @@ class WebhookResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    text: str
+    content_type: str
+
+
 class Webhooks:
-    """One shared keep-alive client for every TwiML fetch and status callback."""
+    """One shared keep-alive connection pool for every TwiML fetch and status callback."""
 
     def __init__(
         self, auth_token: str, timeout_s: float, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         """`transport` (e.g. httpx.ASGITransport) delivers to an in-process product instead."""
         self._validator = RequestValidator(auth_token)
-        self._client = httpx.AsyncClient(
-            timeout=timeout_s,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            transport=transport,
-        )
+        self._timeout_s = timeout_s
+        self._transport = transport
+        self._session: aiohttp.ClientSession | None = None  # opened inside the event loop
+        self._httpx: httpx.AsyncClient | None = None
 
     def signed_request(
         self, url: str, method: str, params: dict[str, str]
-    ) -> tuple[str, dict[str, str], dict[str, str] | None]:
+    ) -> tuple[str, dict[str, str], bytes | None]:
         """Twilio signs the full URL plus, for POST, the sorted form parameters."""
         if method == "GET":
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
             signature, body = self._validator.compute_signature(url, {}), None
         else:
-            signature, body = self._validator.compute_signature(url, params), params
+            signature = self._validator.compute_signature(url, params)
+            body = urlencode(params).encode()
         headers = {
+            **COMMON_HEADERS,
             "X-Twilio-Signature": signature,
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
-            "User-Agent": "TwilioProxy/1.1 (FirstRing sandbox)",
+            **(FORM if body is not None else {}),
         }
         return url, headers, body
 
@@ -59,25 +84,86 @@ class Webhooks:
         return await self.deliver(method, *self.signed_request(url, method.upper(), params))
 
     async def deliver(
-        self, method: str, full_url: str, headers: dict[str, str], body: dict[str, str] | None
+        self, method: str, full_url: str, headers: dict[str, str], body: bytes | None
     ) -> WebhookResult:
         """Send a request built by `signed_request`; sending it again repeats it exactly."""
         started = time.perf_counter()
         try:
-            response = await self._client.request(
-                method.upper(), full_url, data=body, headers=headers
-            )
-        except httpx.TimeoutException:
+            if self._transport is None:
+                answer = await self._over_network(method.upper(), full_url, headers, body)
+            else:
+                answer = await self._over_transport(method.upper(), full_url, headers, body)
+        except (TimeoutError, httpx.TimeoutException):
             return WebhookResult(None, "", "", "timeout", _ms_since(started))
-        except httpx.HTTPError as exc:
-            return WebhookResult(None, "", "", f"{type(exc).__name__}: {exc}", _ms_since(started))
-        content_type = response.headers.get("content-type", "")
+        except (aiohttp.ClientError, httpx.HTTPError) as exc:
+            return WebhookResult(None, "", "", connection_error(exc), _ms_since(started))
         return WebhookResult(
-            response.status_code, response.text, content_type, None, _ms_since(started)
+            answer.status_code, answer.text, answer.content_type, None, _ms_since(started)
         )
 
+    async def _over_network(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> Answer:
+        if self._session is None:
+            self._session = self._open_session()
+        async with self._session.request(
+            method, url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            content = await response.read()
+            text = content.decode(text_encoding(response.charset), errors="replace")
+            return Answer(response.status, text, response.headers.get("Content-Type", ""))
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        """As httpx was set up: per-phase timeouts, 200 connections, env proxies, a cookie jar."""
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self._timeout_s,
+            sock_connect=self._timeout_s,
+            sock_read=self._timeout_s,
+        )
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=0),
+            timeout=timeout,
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            skip_auto_headers=("User-Agent",),
+            # aiohttp looks the proxy up in a thread per request; only pay that when one is set.
+            trust_env=bool(getproxies()),
+        )
+
+    async def _over_transport(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> Answer:
+        if self._httpx is None:
+            self._httpx = httpx.AsyncClient(timeout=self._timeout_s, transport=self._transport)
+        response = await self._httpx.request(method, url, content=body, headers=headers)
+        return Answer(response.status_code, response.text, response.headers.get("content-type", ""))
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+        if self._httpx is not None:
+            await self._httpx.aclose()
+
+
+def text_encoding(charset: str | None) -> str:
+    """The response's declared charset if Python knows it, else UTF-8 (as httpx decoded)."""
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def connection_error(exc: Exception) -> str:
+    """Name a failed delivery in httpx's words, which the call logs have always used."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"ConnectError: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectError: All connection attempts failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "RemoteProtocolError: Server disconnected without sending a response."
+    return f"{type(exc).__name__}: {exc}"
 
 
 def delivery_log(
