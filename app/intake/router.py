@@ -1,5 +1,4 @@
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from uuid import uuid4
 
@@ -128,13 +127,15 @@ def idempotency_key_of(request: Request) -> str | None:
     return key
 
 
-@asynccontextmanager
-async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+# SessionDep's session, as a context manager.
+session_scope = asynccontextmanager(get_session)
+
+
+def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
     """SessionDep's session: committed on success, rolled back on error, and replaced as a
     Depends(get_session) would be by the app's dependency_overrides (the tests' savepoint)."""
-    provide = request.app.dependency_overrides.get(get_session, get_session)
-    async with asynccontextmanager(provide)() as session:
-        yield session
+    override = request.app.dependency_overrides.get(get_session)
+    return session_scope() if override is None else asynccontextmanager(override)()
 
 
 @router.options(
