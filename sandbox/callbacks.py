@@ -5,17 +5,19 @@ here (~0.4 ms with aiohttp), and a lead's call makes ten of them. An injected ht
 (an in-process product in tests) is still served by httpx. Both send the same bytes.
 """
 
+import base64
 import codecs
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 from urllib.request import getproxies
 
 import aiohttp
 import httpx
-from twilio.request_validator import RequestValidator
 
 from sandbox.records import log_entry
 
@@ -56,7 +58,7 @@ class Webhooks:
         self, auth_token: str, timeout_s: float, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         """`transport` (e.g. httpx.ASGITransport) delivers to an in-process product instead."""
-        self._validator = RequestValidator(auth_token)
+        self._token = auth_token.encode()
         self._timeout_s = timeout_s
         self._transport = transport
         self._session: aiohttp.ClientSession | None = None  # opened inside the event loop
@@ -67,11 +69,10 @@ class Webhooks:
     ) -> tuple[str, dict[str, str], bytes | None]:
         """Twilio signs the full URL plus, for POST, the sorted form parameters."""
         if method == "GET":
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-            signature, body = self._validator.compute_signature(url, {}), None
+            url = f"{url}{'&' if '?' in url else '?'}{form_encode(params)}"
+            signature, body = self.signature(url, {}), None
         else:
-            signature = self._validator.compute_signature(url, params)
-            body = urlencode(params).encode()
+            signature, body = self.signature(url, params), form_encode(params).encode()
         headers = {
             **COMMON_HEADERS,
             "X-Twilio-Signature": signature,
@@ -79,6 +80,11 @@ class Webhooks:
             **(FORM if body is not None else {}),
         }
         return url, headers, body
+
+    def signature(self, url: str, params: dict[str, str]) -> str:
+        """twilio's RequestValidator.compute_signature for one value per name, in one pass."""
+        payload = url + "".join(name + params[name] for name in sorted(params))
+        return base64.b64encode(hmac.digest(self._token, payload.encode(), "sha1")).decode()
 
     async def send(self, url: str, method: str, params: dict[str, str]) -> WebhookResult:
         return await self.deliver(method, *self.signed_request(url, method.upper(), params))
@@ -143,6 +149,17 @@ class Webhooks:
             await self._session.close()
         if self._httpx is not None:
             await self._httpx.aclose()
+
+
+@lru_cache(maxsize=4096)
+def quoted(value: str) -> str:
+    """Phone numbers, URLs and SIDs recur in every request about a call: escape each once."""
+    return quote_plus(value)
+
+
+def form_encode(params: dict[str, str]) -> str:
+    """`urllib.parse.urlencode(params)`, byte for byte, for string values."""
+    return "&".join(f"{quoted(name)}={quoted(value)}" for name, value in params.items())
 
 
 def text_encoding(charset: str | None) -> str:
