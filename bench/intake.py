@@ -7,12 +7,20 @@ with no errors. The load comes from separate processes speaking raw HTTP/1.1 ove
 connections (see `harness.open_loop`), so it costs the server under test little CPU.
 
 Run: `.venv/bin/python bench/intake.py [--seconds 5] [--rates 200,400,600,800] [--processes 1]`.
+
+`--in-process N` instead calls the ASGI app itself N times a round, one request after another (no
+uvicorn, no sockets), and prints the CPU this process spent per webhook, least and median of
+`--rounds` rounds: the app's own cost, which other work on the machine can only add to, so the
+least of several rounds compares two versions of the code even on a busy machine.
 """
 
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import time
+from typing import Any
 
 from harness import (
     cpu_seconds,
@@ -101,10 +109,85 @@ def main(rates: list[int], seconds: float, processes: int) -> None:
     print(f"sustained: {best} webhooks/s with p99 < 100 ms (one API process, embedded stack)")
 
 
+def asgi_post(phone: str) -> tuple[dict[str, Any], bytes]:
+    body = json.dumps({"name": "Bench Lead", "phone": phone, "message": "hello"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/hooks/forms/bench",
+        "raw_path": b"/hooks/forms/bench",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    return scope, body
+
+
+async def call_app(app: Any, phone: str) -> None:
+    scope, body = asgi_post(phone)
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    if statuses != [202]:
+        raise RuntimeError(f"the intake answered {statuses}")
+
+
+async def in_process_round(phones: Phones, requests: int) -> float:
+    """CPU milliseconds per webhook over `requests` sequential calls, after 300 to warm up."""
+    from app.config import get_settings
+    from app.db import get_engine
+    from app.main import app
+    from app.queue import close_arq, make_arq
+
+    app.state.arq = make_arq(get_settings().redis_url)
+    for _ in range(300):
+        await call_app(app, phones.take())
+    cpu = time.process_time()
+    for _ in range(requests):
+        await call_app(app, phones.take())
+    cpu = time.process_time() - cpu
+    await close_arq(app.state.arq)
+    await get_engine().dispose()  # its connections belong to this round's loop
+    return 1000 * cpu / requests
+
+
+def in_process(requests: int, rounds: int) -> None:
+    import uvloop
+
+    with embedded_stack() as env:
+        asyncio.run(create_source(env))
+        os.environ.update(env, LOG_LEVEL="WARNING")
+        phones = Phones()
+        cpu = sorted(uvloop.run(in_process_round(phones, requests)) for _ in range(rounds))
+    print(
+        f"in-process: {cpu[0]:.2f} ms CPU per webhook at least, {statistics.median(cpu):.2f} "
+        f"median ({rounds} rounds of {requests}; the app alone: no uvicorn, no sockets)"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rates", default="200,400,500,600,800")
     parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--in-process", type=int, default=0, metavar="N", help="see above")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of --in-process")
     args = parser.parse_args()
-    main([int(r) for r in args.rates.split(",")], args.seconds, args.processes)
+    if args.in_process:
+        in_process(args.in_process, args.rounds)
+    else:
+        main([int(r) for r in args.rates.split(",")], args.seconds, args.processes)
