@@ -148,9 +148,11 @@ async def rep_status(
     return follow
 
 
-def rep_leg_outcome(attempt: Attempt, status: str) -> str:
+def rep_leg_outcome(attempt: Attempt, status: str, lead: Lead) -> str:
     if attempt.outcome:
         return attempt.outcome
+    if attempt.routing == "simultaneous" and lead.accepted_attempt_id not in (None, attempt.id):
+        return "canceled"
     if status in REP_LEG_OUTCOMES:
         return REP_LEG_OUTCOMES[status]
     if attempt.rep_accepted_at and attempt.lead_answered_at:  # the Dial action never arrived
@@ -174,7 +176,10 @@ async def finish_attempt(
     at: datetime,
     follow: FollowUps,
 ) -> None:
-    attempt.outcome = rep_leg_outcome(attempt, status)
+    # The lead before the outcome: a simultaneous-ring leg that ends after another leg won
+    # lost the race, whatever the carrier says (see cancel_siblings).
+    lead = await lock_lead(session, attempt.lead_id)
+    attempt.outcome = rep_leg_outcome(attempt, status, lead)
     attempt.status, attempt.ended_at = "ended", at
     metrics.count_outcome(attempt.outcome)  # observability
     attempt.total_seconds = int(params.get("CallDuration") or 0)
@@ -182,7 +187,7 @@ async def finish_attempt(
         attempt.rep_ringing_at or attempt.create_sent_at, attempt.rep_answered_at or at
     )
     await release_rep(session, attempt, follow)
-    await settle_lead(session, attempt, follow)
+    await settle_lead(session, attempt, lead, follow)
     await emit_completed(session, attempt)
 
 
@@ -234,9 +239,10 @@ async def group_has_other_live_legs(session: AsyncSession, attempt: Attempt) -> 
     return live is not None
 
 
-async def settle_lead(session: AsyncSession, attempt: Attempt, follow: FollowUps) -> None:
+async def settle_lead(
+    session: AsyncSession, attempt: Attempt, lead: Lead, follow: FollowUps
+) -> None:
     """End the lead's round when its last leg ends; hand a passed lead to the next rep."""
-    lead = await lock_lead(session, attempt.lead_id)
     if lead.accepted_attempt_id == attempt.id:
         lead.live_ring_group = None
         if lead.status not in scheduler.CLOSED_STATUSES:
@@ -283,8 +289,9 @@ async def rep_choice(
 
 async def cancel_siblings(session: AsyncSession, winner: Attempt) -> None:
     """The other legs of a simultaneous ring lost. A leg locked right now is skipped: its own
-    callback holds it and is waiting for the lead, which the winner holds, so waiting for that
-    leg would deadlock; it ends on its own, and its outcome says how."""
+    callback holds it and may be waiting for the lead, which the winner holds, so waiting for
+    that leg could deadlock. A skipped leg is hung up all the same, and ends `canceled` when its
+    last callback finds the lead won by another leg (rep_leg_outcome)."""
     siblings = (
         select(Attempt.id)
         .where(

@@ -47,6 +47,8 @@ async def ring_three(sessions: async_sessionmaker[AsyncSession]) -> list[UUID]:
         ]
         session.add_all(attempts)
         await session.flush()
+        for rep, attempt in zip(reps, attempts, strict=True):
+            rep.current_attempt_id = attempt.id
         return [attempt.id for attempt in attempts]
 
 
@@ -66,3 +68,12 @@ async def test_a_leg_held_by_its_own_callback_is_skipped_not_waited_for(
         lead = await session.scalar(select(Lead))
     assert found == {winner: None, busy: None, free: "canceled"}
     assert lead is not None and lead.accepted_attempt_id == winner
+    # The skipped leg is hung up; its last callback finds the race lost: canceled, not a miss.
+    async with live_sessions() as session, session.begin():
+        params = {"CallSid": f"CA{1:032d}", "CallStatus": "no-answer"}
+        await outcomes.rep_status(session, attempt_id=busy, params=params)
+    async with live_sessions() as session:
+        ended = await session.get(Attempt, busy)
+        assert ended is not None and (ended.outcome, ended.status) == ("canceled", "ended")
+        rep = await session.get(Rep, ended.rep_id)
+        assert rep is not None and (rep.missed_in_row, rep.call_state) == (0, "idle")
