@@ -127,9 +127,15 @@ async def rep_status(
         return follow
     at, status = event_time(params), params.get("CallStatus", "")
     attempt.rep_call_sid = attempt.rep_call_sid or params.get("CallSid")
+    # The carrier has the call: its lease is over. Only the first callback finds one to end, so
+    # the others write no new row version of the rep.
     await session.execute(
         update(Rep)
-        .where(Rep.id == attempt.rep_id, Rep.current_attempt_id == attempt.id)
+        .where(
+            Rep.id == attempt.rep_id,
+            Rep.current_attempt_id == attempt.id,
+            Rep.claim_expires_at.is_not(None),
+        )
         .values(claim_expires_at=None)
     )
     if status == "ringing":
