@@ -63,11 +63,7 @@ def to_dialable_e164(
     """E.164 of a number FirstRing may call: in an allowed country (None: any) and of a type
     that reaches a person at a normal price. Refusals are 422s that say why."""
     number = parse_number(raw, region=region, field=field)
-    kind = NumberKind(
-        number.country_code,
-        phonenumbers.region_code_for_number(number),
-        phonenumbers.number_type(number),
-    )
+    kind = kind_of_number(number)
     check_country(raw, kind.region, allowed_regions, field=field)
     check_type(raw, kind.type, field=field)
     phone = e164(number)
@@ -131,11 +127,14 @@ def kind_of(phone_e164: str) -> NumberKind:
     """The kind of an E.164 number (any number phonenumbers can parse: valid or not)."""
     kind = _known_kinds.get(phone_e164)
     if kind is None:
-        number = phonenumbers.parse(phone_e164)
-        region = phonenumbers.region_code_for_number(number)
-        kind = NumberKind(number.country_code, region, phonenumbers.number_type(number))
+        kind = kind_of_number(phonenumbers.parse(phone_e164))
         remember_kind(phone_e164, kind)
     return kind
+
+
+def kind_of_number(number: PhoneNumber) -> NumberKind:
+    region = phonenumbers.region_code_for_number(number)
+    return NumberKind(number.country_code, region, phonenumbers.number_type(number))
 
 
 def is_known_region(region: str) -> bool:
