@@ -28,8 +28,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 from harness import ROOT  # noqa: F401  (puts the project on sys.path)
 from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import async_url, make_engine
 from app.stats import service, summary
@@ -203,7 +203,8 @@ def cases(now: datetime, rep_id: uuid.UUID) -> list[Case]:
 
 def lead_case(name: str, scope: service.LeadScope) -> Case:
     async def queries(session: Any) -> Queries:
-        return list(service.speed_to_lead_queries(await service.scoped(session, scope)))
+        scoped = await service.scoped(await session.connection(), scope)
+        return list(service.speed_to_lead_queries(scoped))
 
     async def run(session: Any) -> Any:
         return await service.speed_to_lead(session, scope=scope)
@@ -234,7 +235,19 @@ async def explain(engine: AsyncEngine, query: Select[Any]) -> str:
         return "\n".join(row[0] for row in result)
 
 
-async def measure(url: str, runs: int, only: str | None) -> bool:
+@asynccontextmanager
+async def reading(engine: AsyncEngine, readers: int) -> AsyncIterator[AsyncSession]:
+    """A session as the API's: bound to the engine, it reads on two connections at once
+    (app.stats.readers); bound to one connection, on that one alone."""
+    if readers == 2:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            yield session
+        return
+    async with engine.connect() as conn, AsyncSession(bind=conn) as session:
+        yield session
+
+
+async def measure(url: str, runs: int, only: str | None, readers: int) -> bool:
     engine = make_engine(url, pool_size=1)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with engine.connect() as conn:
@@ -245,7 +258,7 @@ async def measure(url: str, runs: int, only: str | None) -> bool:
     for name, queries, run in chosen:
         times = []
         for _ in range(runs):
-            async with sessions() as session:
+            async with reading(engine, readers) as session:
                 started = time.perf_counter()
                 await run(session)
                 times.append((time.perf_counter() - started) * 1000)
@@ -276,13 +289,20 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=["speed-to-lead", "reps"], help="one endpoint's cases")
+    parser.add_argument(
+        "--readers",
+        type=int,
+        choices=[1, 2],
+        default=2,
+        help="connections per request: 2 as the API (default), 1 to compare",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database (with --admin-url)")
     parser.add_argument(
         "--database-url", help="measure this database, seeded by an earlier --keep run, as it is"
     )
     args = parser.parse_args()
     if args.database_url:
-        asyncio.run(measure(args.database_url, args.runs, args.only))
+        asyncio.run(measure(args.database_url, args.runs, args.only, args.readers))
         sys.exit(0)
 
     @contextmanager
@@ -296,7 +316,7 @@ def main() -> None:
 
     with database() as url:
         asyncio.run(seed(url, args.leads, args.attempts))
-        asyncio.run(measure(url, args.runs, args.only))
+        asyncio.run(measure(url, args.runs, args.only, args.readers))
     sys.exit(0)
 
 

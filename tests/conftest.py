@@ -21,6 +21,7 @@ from app.config import get_settings
 from app.db import async_url, get_engine, get_session, get_sessionmaker, make_engine
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.models import Base, Source
+from app.stats.readers import dispose_helper_engines
 
 # One database per test run, so runs sharing a server (TEST_DATABASE_URL) never collide.
 TEST_DATABASE = f"firstring_test_{os.getpid()}"
@@ -118,6 +119,7 @@ async def engine(database_url: str, stores: dict[str, str]) -> AsyncIterator[Asy
     yield engine
     await engine.dispose()
     await get_engine().dispose()
+    await dispose_helper_engines()
     await drop_database(stores["admin_url"])
 
 

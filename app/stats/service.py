@@ -8,12 +8,13 @@ per group in PostgreSQL and summed here, which is exact. Reps aggregate the wind
 per rep.
 """
 
+import asyncio
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy import (
@@ -32,20 +33,23 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
-    text,
     true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import array
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Result, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.calls.schemas import Outcome
 from app.errors import InvalidField
 from app.models import Attempt, Lead, LeadOutcomes, Rep, Source
+from app.stats.readers import Readers, readers
 from app.stats.schemas import Bucket, RepStats, SpeedToLead
 
 DEFAULT_WINDOW = timedelta(days=7)
 Binned = Function[datetime]
+TimeRows = Literal["both", "buckets", "window"]
+Rows = Result[*tuple[Any, ...]]
 MAX_BUCKETS = 10_000
 PERCENTILES = (0.5, 0.9, 0.99)
 WITHIN_SECONDS = (5, 60, 300)
@@ -56,6 +60,7 @@ OUTCOMES = (*(o.value for o in Outcome), IN_PROGRESS)  # lead_outcomes has a col
 TIMES = ("to_first_call", "to_rep_answered", "to_lead_connected")
 TIME_KEYS = tuple(f"p{round(f * 100)}" for f in PERCENTILES)
 TOUCH_LABELS = (*(str(n) for n in range(TOUCH_VALUES)), f"{TOUCH_VALUES}+")
+REP_ORDER = (Rep.name, Rep.id)
 REP_COUNTS = ("offered", "answered", "accepted", "missed", "connected", "talk_seconds")
 # For the stats' transactions only (SET LOCAL):
 # - a month of leads' sorts (the percentiles) and per-bucket arrays stay in memory;
@@ -188,7 +193,7 @@ def days_of(scope: LeadScope) -> list[ColumnElement[bool]]:
     return [day >= midnight(scope.window.start), day <= midnight(scope.window.end)]
 
 
-async def scoped(session: AsyncSession, scope: LeadScope) -> LeadScope:
+async def scoped(connection: AsyncConnection, scope: LeadScope) -> LeadScope:
     """The scope with the ids of its sources, when it names a source or a team."""
     if scope.source is None and scope.team is None:
         return scope
@@ -197,7 +202,7 @@ async def scoped(session: AsyncSession, scope: LeadScope) -> LeadScope:
         query = query.where(Source.slug == scope.source)
     if scope.team is not None:
         query = query.where(Source.team == scope.team)
-    found = tuple((await session.scalars(query)).all())
+    found = tuple((await connection.execute(query)).scalars().all())
     return LeadScope(scope.window, scope.source, scope.team, scope.rep_id, scope.bucket, found)
 
 
@@ -231,11 +236,12 @@ def leads_of(scope: LeadScope) -> list[ColumnElement[bool]]:
     return [*leads_in_scope(Lead.received_at, Lead.source_id, Lead.id, scope), *days_of(scope)]
 
 
-def times_query(scope: LeadScope) -> Select[Any]:
+def times_query(scope: LeadScope, rows: TimeRows = "both") -> Select[Any]:
     """Leads, the three times' percentiles and the first calls within 5 s / 1 min / 5 min.
 
     Nothing here can be summed, so the whole window's row is aggregated too (a grouping set,
-    total = true). The leads come in bucket order from the index, so no sort precedes the
+    total = true); `rows` asks for one bucket's rows or the window's alone, which two readers
+    compute at the same time. The leads come in bucket order from the index, so no sort precedes the
     percentiles' own. Within N seconds compares the stored seconds: exact to the microsecond up
     to a day, so "at most N seconds" is the same as comparing the timestamps.
     """
@@ -250,11 +256,17 @@ def times_query(scope: LeadScope) -> Select[Any]:
         *[func.count().filter(first_call <= s).label(f"s{s}") for s in WITHIN_SECONDS],
     ]
     keys = bucket_keys(Lead.received_at, scope)
-    if not keys:
+    if not keys or rows == "window":
         return select(literal(True).label("total"), null().label("bucket"), *figures).where(
             *leads_of(scope)
         )
     bucket = keys[-1]
+    if rows == "buckets":
+        return (
+            select(literal(False).label("total"), bucket.label("bucket"), *figures)
+            .where(*leads_of(scope))
+            .group_by(*keys)
+        )
     return (
         select((func.grouping(bucket) == 1).label("total"), bucket.label("bucket"), *figures)
         .where(*leads_of(scope))
@@ -311,7 +323,7 @@ def outcomes_query(scope: LeadScope) -> Select[Any]:
 class Figures:
     """What one bucket (or the window) adds up to, before it becomes a LeadFigures."""
 
-    times: Mapping[str, Any] = field(default_factory=dict)
+    times: Mapping[Any, Any] = field(default_factory=dict)
     # Leads by number of attempts, reached (their summary's connected_at is set) or not.
     reached: Counter[int] = field(default_factory=Counter)
     unreached: Counter[int] = field(default_factory=Counter)
@@ -381,38 +393,62 @@ def bucket_starts(scope: LeadScope) -> list[datetime]:
     return starts
 
 
-async def configure(session: AsyncSession, settings: Mapping[str, str]) -> None:
-    """SET LOCAL each setting, in one round trip."""
-    names = list(settings)
-    calls = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(names)))
-    values = {f"name{i}": name for i, name in enumerate(names)}
-    values |= {f"value{i}": settings[name] for i, name in enumerate(names)}
-    await session.execute(text(f"SELECT {calls}"), values)
+Plan = list[list[tuple[str, Select[Any]]]]
 
 
-async def read_figures(session: AsyncSession, scope: LeadScope) -> dict[datetime | None, Figures]:
-    """Each bucket's figures (None: the whole window's), from the three queries."""
+def reading_plan(scope: LeadScope, readers: int) -> Plan:
+    """The statements each reader runs, in turn. Two readers share the work evenly: by the
+    bucket, the times of the buckets and of the window (a sort of all the window's leads
+    each) go to different readers."""
+    touches, outcomes = ("touches", touches_query(scope)), ("outcomes", outcomes_query(scope))
+    if readers == 1:
+        return [[touches, outcomes, ("times", times_query(scope))]]
+    if scope.bucket is None:
+        return [[("times", times_query(scope))], [touches, outcomes]]
+    return [
+        [("times", times_query(scope, "buckets")), outcomes],
+        [("window times", times_query(scope, "window")), touches],
+    ]
+
+
+async def run_plan(read: Readers, plan: Plan) -> dict[str, Rows]:
+    """Each reader's statements in turn, the readers at the same time."""
+
+    async def run(connection: AsyncConnection, statements: list[tuple[str, Select[Any]]]) -> None:
+        for name, statement in statements:
+            results[name] = await connection.execute(statement)
+
+    results: dict[str, Rows] = {}
+    connections = [read.first] if read.second is None else [read.first, read.second]
+    await asyncio.gather(*map(run, connections, plan))
+    return results
+
+
+async def read_figures(read: Readers, scope: LeadScope) -> dict[datetime | None, Figures]:
+    """Each bucket's figures (None: the whole window's)."""
     found: dict[datetime | None, Figures] = {None: Figures()}
     if scope.source_ids == ():
         return found  # the source or team has no sources: no leads
-    for bucket, reached, touches, leads in await session.execute(touches_query(scope)):
+    results = await run_plan(read, reading_plan(scope, 1 if read.second is None else 2))
+    for bucket, reached, touches, leads in results["touches"]:
         found[None].add_touches(reached, touches, leads)
         if scope.bucket is not None:
             found.setdefault(bucket, Figures()).add_touches(reached, touches, leads)
-    for bucket, *sums in await session.execute(outcomes_query(scope)):
+    for bucket, *sums in results["outcomes"]:
         found[None].add_outcomes(sums)
         if scope.bucket is not None:
             found.setdefault(bucket, Figures()).add_outcomes(sums)
-    for row in (await session.execute(times_query(scope))).mappings():
-        found.setdefault(None if row["total"] else row["bucket"], Figures()).times = row
+    for name in ("times", "window times"):
+        for row in results[name].mappings() if name in results else ():
+            found.setdefault(None if row["total"] else row["bucket"], Figures()).times = row
     return found
 
 
 async def speed_to_lead(session: AsyncSession, *, scope: LeadScope) -> SpeedToLead:
     starts = bucket_starts(scope)  # refuses too many buckets before the queries run
-    await configure(session, ANALYTICS_SETTINGS)
-    scope = await scoped(session, scope)
-    found = await read_figures(session, scope)
+    async with readers(session, ANALYTICS_SETTINGS) as read:
+        scope = await scoped(read.first, scope)
+        found = await read_figures(read, scope)
     empty = figures_of(Figures())
     by_start = {start: figures_of(f) for start, f in found.items() if start is not None}
     return SpeedToLead.model_validate(
@@ -436,11 +472,12 @@ class RepScope:
     rep_id: UUID | None = None
 
 
-def reps_query(scope: RepScope) -> Select[Any]:
+def reps_query(scope: RepScope, rep_ids: Sequence[UUID] | None = None) -> Select[Any]:
     """Every rep matching the filters, with their attempts created in the window (or none).
 
-    Each rep's attempts are aggregated on their own (a lateral subquery), read from the index
-    on (rep_id, created_at) that carries every column used: only the window's rows are read.
+    `rep_ids`: only these of them. Each rep's attempts are aggregated on their own (a lateral
+    subquery), read from the index on (rep_id, created_at) that carries every column used:
+    only the window's rows are read.
     The median sorts answer_seconds, stored: rep_answered_at - coalesce(rep_ringing_at,
     create_sent_at) in seconds.
     """
@@ -474,24 +511,46 @@ def reps_query(scope: RepScope) -> Select[Any]:
             counts.c.answer_seconds_p50,
         )
         .outerjoin(counts, true())
-        .order_by(Rep.name, Rep.id)
+        .where(*rep_filters(scope))
+        .order_by(*REP_ORDER)
     )
+    return query if rep_ids is None else query.where(Rep.id.in_(rep_ids))
+
+
+def rep_filters(scope: RepScope) -> list[ColumnElement[bool]]:
+    found = []
     if scope.team is not None:
-        query = query.where(Rep.team == scope.team)
+        found.append(Rep.team == scope.team)
     if scope.rep_id is not None:
-        query = query.where(Rep.id == scope.rep_id)
-    return query
+        found.append(Rep.id == scope.rep_id)
+    return found
 
 
 async def rep_stats(session: AsyncSession, *, scope: RepScope) -> RepStats:
-    await configure(session, ANALYTICS_SETTINGS)
-    rows = (await session.execute(reps_query(scope))).mappings().all()
+    async with readers(session, ANALYTICS_SETTINGS) as read:
+        rows = await rep_rows(read, scope)
     data = [{**row, "answer_seconds_p50": rounded(row["answer_seconds_p50"])} for row in rows]
     return RepStats.model_validate(
         {"from": scope.window.start, "to": scope.window.end, "data": data}
     )
 
 
+async def rep_rows(read: Readers, scope: RepScope) -> list[RowMapping]:
+    """reps_query's rows; with two readers, the first half of the reps (in the answer's order)
+    on one and the second half on the other, at the same time."""
+    if read.second is None or scope.rep_id is not None:
+        return list((await read.first.execute(reps_query(scope))).mappings())
+    in_order = select(Rep.id).where(*rep_filters(scope)).order_by(*REP_ORDER)
+    ids = list((await read.first.execute(in_order)).scalars())
+    half = len(ids) // 2
+    first, second = await asyncio.gather(
+        read.first.execute(reps_query(scope, ids[:half])),
+        read.second.execute(reps_query(scope, ids[half:])),
+    )
+    return [*first.mappings(), *second.mappings()]
+
+
 def speed_to_lead_queries(scope: LeadScope) -> Iterable[Select[Any]]:
-    """The queries speed_to_lead runs for a scope (already `scoped`), for the bench's EXPLAIN."""
-    return (touches_query(scope), outcomes_query(scope), times_query(scope))
+    """The queries speed_to_lead runs for a scope (already `scoped`) on two readers, for the
+    bench's EXPLAIN."""
+    return [statement for statements in reading_plan(scope, 2) for _, statement in statements]

@@ -84,6 +84,11 @@ class Seeder:
 
 @pytest.fixture
 async def seeded(session: AsyncSession) -> dict[str, Any]:
+    return await seed_history(session)
+
+
+async def seed_history(session: AsyncSession) -> dict[str, Any]:
+    """The history the module's docstring describes, flushed; its reps by name."""
     web = Source(slug="stats-web", name="Web", team="stats-red")
     ads = Source(slug="stats-ads", name="Ads", team="stats-blue")
     ann = Rep(name="Ann", phone="+14155559001", team="stats-red")
