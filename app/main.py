@@ -14,7 +14,7 @@ from app.apikeys.router import router as apikeys_router
 from app.cadences.router import router as cadences_router
 from app.calls.router import router as calls_router
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import SessionDep, get_autocommit_pool
 from app.deps import ArqDep
 from app.dnc.router import router as dnc_router
 from app.email.router import router as email_router
@@ -40,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     yield
     await close_arq(app.state.arq)
+    await get_autocommit_pool().close()
 
 
 def create_app() -> FastAPI:

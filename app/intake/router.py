@@ -1,7 +1,9 @@
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from uuid import uuid4
 
+import asyncpg
 from arq.connections import ArqRedis
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,11 +12,12 @@ from app.abuse.addresses import limited_address
 from app.abuse.cors import cors_headers, errors_carry, preflight_headers
 from app.abuse.service import admit, honeypot_filled
 from app.config import get_settings
-from app.db import SessionDep, get_session
+from app.db import SessionDep, get_autocommit_pool, get_session
 from app.errors import InvalidField, documented_errors
 from app.intake import service
-from app.leads.router import accept_and_dial
+from app.leads.router import Connect, accept_and_dial_now
 from app.leads.schemas import LeadAccepted
+from app.leads.service import driver_connection
 from app.sources.service import get_source, get_source_for_intake
 
 router = APIRouter(prefix="/hooks", tags=["intake"])
@@ -112,7 +115,8 @@ async def receive(
             session, arq, source=found, submission=submission, address=address, settings=settings
         )
         submission = replace(submission, phone=phone)
-        return await accept_and_dial(session, arq, found, submission), cors
+        connect = store_connection(request, session)
+        return await accept_and_dial_now(session, connect, arq, found, submission), cors
 
 
 def idempotency_key_of(request: Request) -> str | None:
@@ -136,6 +140,22 @@ def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSessio
     Depends(get_session) would be by the app's dependency_overrides (the tests' savepoint)."""
     override = request.app.dependency_overrides.get(get_session)
     return session_scope() if override is None else asynccontextmanager(override)()
+
+
+def store_connection(request: Request, session: AsyncSession) -> Connect:
+    """Where a new lead is stored: the autocommit pool; with SessionDep overridden (the tests'
+    savepoint), that session's own connection, committed as the pool's statement commits by
+    itself, so what the intake stores is seen and rolled back with the rest of the test, by
+    the same statement and the same code around it."""
+    if request.app.dependency_overrides.get(get_session) is None:
+        return get_autocommit_pool().connection
+
+    @asynccontextmanager
+    async def sessions_connection() -> AsyncIterator[asyncpg.Connection]:
+        yield await driver_connection(session)
+        await session.commit()
+
+    return sessions_connection
 
 
 @router.options(
