@@ -19,6 +19,7 @@ from app.deps import ArqDep
 from app.dnc.router import router as dnc_router
 from app.email.router import router as email_router
 from app.errors import documented_errors, error_body, install_error_handlers
+from app.intake.dispatch import FormWebhookDispatch
 from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
 from app.observability import http as observability  # observability: /metrics, request ids
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(email_router)  # public unsubscribe pages, outside the API description
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
+    app.add_middleware(FormWebhookDispatch)  # the form webhooks skip the routing (see there)
     observability.install(app)  # observability: request ids, request durations, /metrics
     return app
 
