@@ -1,7 +1,7 @@
 """The database engine and the one-session-per-request dependency; the intake's autocommit pool."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Annotated
@@ -61,6 +61,8 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# SessionDep's session opened on first call, for a route most of whose requests need none.
+OpenSession = Callable[[], Awaitable[AsyncSession]]
 
 
 class AutocommitPool:

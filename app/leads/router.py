@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import OpenSession, SessionDep
 from app.deps import ApiKeyDep, ArqDep, WriteKeyDep
 from app.leads import privacy, service, timeline
 from app.leads.schemas import (
@@ -75,12 +75,12 @@ Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 
 async def accept_and_dial_now(
-    session: AsyncSession, connect: Connect, arq: ArqDep, source: Source, submission: Submission
+    open_session: OpenSession, connect: Connect, arq: ArqDep, source: Source, submission: Submission
 ) -> LeadAccepted:
     """accept_and_dial for the form intake: a new lead due now, nearly every one, is stored by
     one statement on its own connection from `connect`, committed when it returns; a
     duplicate, or a lead held for its calling hours (whose acknowledgement is stored with it),
-    takes accept_and_dial's way through the session."""
+    takes accept_and_dial's way through the session, opened only then."""
     window = timedelta(seconds=get_settings().duplicate_window_seconds)
     lead, claims = service.new_lead(source, submission, window)
     if lead.dial_due_at == lead.received_at:
@@ -93,7 +93,7 @@ async def accept_and_dial_now(
             if owed:
                 await enqueue_webhook_delivery(arq)
             return LeadAccepted(lead_id=lead.id, status=lead.status, duplicate=False)
-    return await accept_and_dial(session, arq, source, submission)
+    return await accept_and_dial(await open_session(), arq, source, submission)
 
 
 @router.get("", response_model=LeadPage)

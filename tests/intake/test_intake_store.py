@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 import asyncpg
@@ -16,6 +17,7 @@ from app.db import AutocommitPool, driver_errors, get_autocommit_pool
 from app.errors import AppError, ServiceUnavailable
 from app.models import IntakeClaim, Lead, Source, WebhookEndpoint
 from app.queue import dial_job_id
+from app.sources.service import forget_cached_sources
 
 ADA = {"name": "Ada Lovelace", "phone": "(415) 555-0142"}
 
@@ -127,3 +129,35 @@ async def test_without_an_endpoint_no_sender_is_woken(
     response = await client.post("/hooks/forms/landing", json=ADA)
     assert response.status_code == 202, response.text
     assert {job.function for job in await arq_redis.queued_jobs()} == {"dial_lead"}
+
+
+async def test_a_webhook_with_its_source_cached_opens_no_session(
+    live_client: AsyncClient,
+    live_sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The source from the cache, the phone's cap proven by Redis, the lead stored on the
+    pool: the session's open, commit and close would be a tenth of the webhook's CPU."""
+    from app.intake import router
+
+    await committed_source(live_sessions)
+    monkeypatch.setattr(get_settings(), "source_cache_seconds", 60.0)
+    forget_cached_sources()
+    opened: list[bool] = []
+    scope = router.session_scope
+
+    def counted() -> AbstractAsyncContextManager[AsyncSession]:
+        opened.append(True)
+        return scope()
+
+    monkeypatch.setattr(router, "session_scope", counted)
+    try:
+        first = await live_client.post("/hooks/forms/landing", json=ADA)
+        second = await live_client.post("/hooks/forms/landing", json={**ADA, "phone": "4155550199"})
+        assert (first.status_code, second.status_code) == (202, 202)
+        assert len(opened) == 1  # the first read the source
+        duplicate = await live_client.post("/hooks/forms/landing", json=ADA)
+        assert duplicate.json() == {**first.json(), "duplicate": True}
+        assert len(opened) == 2  # a duplicate reads the earlier lead through one
+    finally:
+        forget_cached_sources()
