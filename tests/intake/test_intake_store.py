@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import get_settings
 from app.db import AutocommitPool, driver_errors, get_autocommit_pool
 from app.errors import AppError, ServiceUnavailable
+from app.leads.service import Submission, new_lead, store_committed
 from app.models import IntakeClaim, Lead, Source, WebhookEndpoint
 from app.queue import dial_job_id
 from app.sources.service import forget_cached_sources
@@ -161,3 +163,27 @@ async def test_a_webhook_with_its_source_cached_opens_no_session(
         assert len(opened) == 2  # a duplicate reads the earlier lead through one
     finally:
         forget_cached_sources()
+
+
+async def test_a_failing_store_with_two_claims_leaves_neither_behind(
+    live_client: AsyncClient, live_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The Idempotency-Key's claim is taken in the statement's transaction: an error after it
+    (here a NUL PostgreSQL's jsonb refuses) rolls it back with the rest, and is a 422."""
+    await committed_source(live_sessions)
+    async with live_sessions() as session:
+        source = (await session.scalars(select(Source))).one()
+    submission = Submission(
+        phone_raw="4155550142",
+        phone_field="phone",
+        fields={"note": "\x00"},
+        idempotency_key="form-9",
+    )
+    lead, claims = new_lead(source, submission, timedelta(minutes=10))
+    assert len(claims) == 2
+    async with get_autocommit_pool().connection() as connection:
+        with pytest.raises(AppError) as refused:
+            await store_committed(connection, lead, claims=claims, source_slug="landing")
+        assert refused.value.status_code == 422
+        assert not connection.is_in_transaction()  # rolled back, not left aborted
+        assert await connection.fetchval("SELECT count(*) FROM intake_claims") == 0
