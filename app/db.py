@@ -4,10 +4,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -93,11 +94,12 @@ class AutocommitPool:
         async with self.starting:
             if self.pool is None:
                 self.pool = await asyncpg.create_pool(
-                    plain_url(self.url),
                     min_size=0,
                     max_size=self.size,
                     reset=keep_state,
+                    # closes a connection idle that long (the engine's recycles one that old)
                     max_inactive_connection_lifetime=POOL_RECYCLE_SECONDS,
+                    **asyncpg_connect_args(self.url),
                 )
             return self.pool
 
@@ -111,9 +113,15 @@ async def keep_state(connection: asyncpg.Connection) -> None:
     """Nothing to reset: see AutocommitPool."""
 
 
-def plain_url(url: str) -> str:
-    """The URL as asyncpg reads it (no SQLAlchemy driver name)."""
-    return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+def asyncpg_connect_args(url: str) -> dict[str, Any]:
+    """What SQLAlchemy's engine connects with, as asyncpg.connect takes it, so the pool reaches
+    the database as the sessions do (a unix socket's host, ssl, query options), including
+    PgBouncer's `prepared_statement_cache_size=0`."""
+    engine_url = make_url(async_url(url))
+    _, args = engine_url.get_dialect()().create_connect_args(engine_url)
+    if "prepared_statement_cache_size" in args:
+        args["statement_cache_size"] = args.pop("prepared_statement_cache_size")
+    return dict(args)
 
 
 @lru_cache

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import get_settings
-from app.db import AutocommitPool, driver_errors, get_autocommit_pool
+from app.db import AutocommitPool, asyncpg_connect_args, driver_errors, get_autocommit_pool
 from app.errors import AppError, ServiceUnavailable
 from app.leads.service import Submission, new_lead, store_committed
 from app.models import IntakeClaim, Lead, Source, WebhookEndpoint
@@ -187,3 +187,27 @@ async def test_a_failing_store_with_two_claims_leaves_neither_behind(
         assert refused.value.status_code == 422
         assert not connection.is_in_transaction()  # rolled back, not left aborted
         assert await connection.fetchval("SELECT count(*) FROM intake_claims") == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgres://ada@127.0.0.1:5433/leads",
+            {"host": "127.0.0.1", "port": 5433, "user": "ada", "database": "leads"},
+        ),
+        (
+            "postgresql://ada:pw@/leads?host=/run/pg",
+            {"host": "/run/pg", "user": "ada", "password": "pw", "database": "leads"},
+        ),
+        (
+            "postgresql+asyncpg://ada@db/leads?ssl=require&prepared_statement_cache_size=0",
+            {"host": "db", "user": "ada", "database": "leads", "ssl": "require"}
+            | {"statement_cache_size": 0},
+        ),
+    ],
+)
+def test_the_pool_connects_as_the_engine_does(url: str, expected: dict[str, object]) -> None:
+    """Unix sockets, ssl and PgBouncer's statement cache setting reach asyncpg as SQLAlchemy
+    passes them; an option asyncpg does not know would fail every new lead's store."""
+    assert asyncpg_connect_args(url) == expected
