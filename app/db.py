@@ -1,10 +1,14 @@
-"""The database engine and the one-session-per-request dependency."""
+"""The database engine and the one-session-per-request dependency; the intake's autocommit pool."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import get_settings
+from app.errors import AppError, database_unavailable
 
 
 def async_url(url: str) -> str:
@@ -23,11 +28,15 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+POOL_SIZE = 10
+POOL_RECYCLE_SECONDS = 1800
+
+
+def make_engine(url: str, pool_size: int = POOL_SIZE) -> AsyncEngine:
     # No pre-ping: it costs a round trip per request. A connection lost to a database restart
     # fails one request with a 503 (see app.errors) and is replaced.
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=1800
+        async_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS
     )
 
 
@@ -53,3 +62,87 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# SessionDep's session opened on first call, for a route most of whose requests need none.
+OpenSession = Callable[[], Awaitable[AsyncSession]]
+
+
+class AutocommitPool:
+    """asyncpg's own pool, for a request whose whole write is one statement (a new lead).
+
+    Such a statement is atomic by itself, so it runs outside any transaction: one round trip
+    where a session pays three (BEGIN, the statement, COMMIT), and none of the session's
+    bookkeeping. Its connections are handed back as they are: nothing run on them changes
+    their state (no transaction, setting, lock or listener is left behind), so the pool's
+    reset query, a round trip per request, is skipped. Connecting is left to the first use,
+    so the API starts while PostgreSQL is down."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self.url, self.size = url, size
+        self.pool: asyncpg.Pool | None = None
+        self.starting: asyncio.Lock | None = None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        with driver_errors():
+            pool = self.pool or await self.start()
+            async with pool.acquire() as connection:
+                yield connection
+
+    async def start(self) -> asyncpg.Pool:
+        if self.starting is None:
+            self.starting = asyncio.Lock()
+        async with self.starting:
+            if self.pool is None:
+                self.pool = await asyncpg.create_pool(
+                    min_size=0,
+                    max_size=self.size,
+                    reset=keep_state,
+                    # closes a connection idle that long (the engine's recycles one that old)
+                    max_inactive_connection_lifetime=POOL_RECYCLE_SECONDS,
+                    **asyncpg_connect_args(self.url),
+                )
+            return self.pool
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        self.pool, self.starting = None, None
+
+
+async def keep_state(connection: asyncpg.Connection) -> None:
+    """Nothing to reset: see AutocommitPool."""
+
+
+def asyncpg_connect_args(url: str) -> dict[str, Any]:
+    """What SQLAlchemy's engine connects with, as asyncpg.connect takes it, so the pool reaches
+    the database as the sessions do (a unix socket's host, ssl, query options), including
+    PgBouncer's `prepared_statement_cache_size=0`."""
+    engine_url = make_url(async_url(url))
+    _, args = engine_url.get_dialect()().create_connect_args(engine_url)
+    if "prepared_statement_cache_size" in args:
+        args["statement_cache_size"] = args.pop("prepared_statement_cache_size")
+    return dict(args)
+
+
+@lru_cache
+def get_autocommit_pool() -> AutocommitPool:
+    return AutocommitPool(get_settings().database_url, size=POOL_SIZE)
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """asyncpg's own errors answered as app.errors answers SQLAlchemy's wrapping of them: a
+    lost or unreachable database is a 503 to retry, a value PostgreSQL cannot store a 422."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        sqlstate = str(exc.sqlstate or "")
+        if sqlstate.startswith(("08", "57P")):
+            raise database_unavailable() from exc
+        if sqlstate.startswith("22"):
+            raise AppError(
+                f"A value cannot be stored: {exc}", code="invalid", status_code=422
+            ) from exc
+        raise
+    except (asyncpg.InterfaceError, OSError) as exc:  # OSError: refused, reset, timed out
+        raise database_unavailable() from exc

@@ -94,11 +94,17 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 # While PostgreSQL restarts, answer so that form tools and integrators retry, never a 500.
 STORE_DOWN_RETRY_AFTER = "5"
+STORE_DOWN_MESSAGE = "The database is unavailable; retry shortly."
+
+
+def database_unavailable() -> ServiceUnavailable:
+    """The refusal a lost or unreachable database gets, however it was reached."""
+    return ServiceUnavailable(STORE_DOWN_MESSAGE, headers={"Retry-After": STORE_DOWN_RETRY_AFTER})
 
 
 async def handle_store_down(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
-        error_body("unavailable", "The database is unavailable; retry shortly."),
+        error_body("unavailable", STORE_DOWN_MESSAGE),
         503,
         headers={"Retry-After": STORE_DOWN_RETRY_AFTER},
     )

@@ -14,11 +14,12 @@ from app.apikeys.router import router as apikeys_router
 from app.cadences.router import router as cadences_router
 from app.calls.router import router as calls_router
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import SessionDep, get_autocommit_pool
 from app.deps import ArqDep
 from app.dnc.router import router as dnc_router
 from app.email.router import router as email_router
 from app.errors import documented_errors, error_body, install_error_handlers
+from app.intake.dispatch import FormWebhookDispatch
 from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
 from app.observability import http as observability  # observability: /metrics, request ids
@@ -40,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     yield
     await close_arq(app.state.arq)
+    await get_autocommit_pool().close()
 
 
 def create_app() -> FastAPI:
@@ -71,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(email_router)  # public unsubscribe pages, outside the API description
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
+    app.add_middleware(FormWebhookDispatch)  # the form webhooks skip the routing (see there)
     observability.install(app)  # observability: request ids, request durations, /metrics
     return app
 

@@ -11,9 +11,11 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.redis_link import RedisLink, Script
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,13 @@ def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-def make_arq(url: str) -> ArqRedis:
+class LinkedArqRedis(ArqRedis):
+    """arq's client, with a RedisLink for the scripts every request runs (see run_script)."""
+
+    link: RedisLink | None = None
+
+
+def make_arq(url: str) -> LinkedArqRedis:
     """A lazily connecting pool: creating it never fails, so the API starts while Redis is down."""
     pool = ConnectionPool.from_url(
         url,
@@ -37,13 +45,25 @@ def make_arq(url: str) -> ArqRedis:
         socket_timeout=ENQUEUE_TIMEOUT_SECONDS,
         max_connections=50,
     )
-    return ArqRedis(connection_pool=pool)
+    arq = LinkedArqRedis(connection_pool=pool)
+    if RedisLink.supports(url):
+        arq.link = RedisLink(url, timeout=ENQUEUE_TIMEOUT_SECONDS)
+    return arq
 
 
 async def close_arq(arq: ArqRedis) -> None:
     """The pool was handed in, so closing the client alone would leave its sockets open."""
     await arq.aclose()
     await arq.connection_pool.disconnect()
+    if isinstance(arq, LinkedArqRedis) and arq.link is not None:
+        arq.link.close()
+
+
+async def run_script(redis: Redis, script: Script, keys: list[str], args: list[Any]) -> Any:
+    """The script's reply, over the client's link when it has one, else through redis-py."""
+    if isinstance(redis, LinkedArqRedis) and redis.link is not None:
+        return await redis.link.run_script(script, keys, args)
+    return await redis.register_script(script.source)(keys=keys, args=args)
 
 
 def dial_job_id(lead_id: UUID, dial_round: int = 0) -> str:
@@ -57,7 +77,7 @@ def dial_job_id(lead_id: UUID, dial_round: int = 0) -> str:
 # job's two keys; ARGV is each job's expiry, body, score and id. A job id already queued for
 # later is brought forward: a wake-up asks for the job no later than then (a cadence edit that
 # moves a step earlier, a sweep that finds it due).
-ENQUEUE_SCRIPT = """
+ENQUEUE_SCRIPT = Script("""
 local added = 0
 for i = 0, #ARGV / 4 - 1 do
   local job_key, result_key = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
@@ -74,7 +94,7 @@ for i = 0, #ARGV / 4 - 1 do
   end
 end
 return added
-"""
+""")
 # arq's default: a job not started within a day is dropped (Postgres still owes the work).
 JOB_EXPIRES_MS = 86_400_000
 
@@ -106,9 +126,7 @@ async def enqueue_many(
         job = serialize_job(function, args, {}, None, now_ms)
         values += [score - now_ms + JOB_EXPIRES_MS, job, score, job_id]
     try:
-        reply = arq.eval(ENQUEUE_SCRIPT, len(keys), *keys, *values)
-        if not isinstance(reply, str):  # the async client always returns an awaitable
-            await reply
+        await run_script(arq, ENQUEUE_SCRIPT, keys, values)
     except (RedisError, OSError) as exc:
         what = f"{function}{jobs[0][1]}" if len(jobs) == 1 else f"{len(jobs)} {function} jobs"
         log.warning("%s not enqueued (%s); the sweeper will catch up", what, exc)

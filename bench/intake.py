@@ -149,7 +149,7 @@ async def call_app(app: Any, phone: str) -> None:
 async def in_process_round(phones: Phones, requests: int) -> float:
     """CPU milliseconds per webhook over `requests` sequential calls, after 300 to warm up."""
     from app.config import get_settings
-    from app.db import get_engine
+    from app.db import get_autocommit_pool, get_engine
     from app.main import app
     from app.queue import close_arq, make_arq
 
@@ -162,6 +162,7 @@ async def in_process_round(phones: Phones, requests: int) -> float:
     cpu = time.process_time() - cpu
     await close_arq(app.state.arq)
     await get_engine().dispose()  # its connections belong to this round's loop
+    await get_autocommit_pool().close()
     return 1000 * cpu / requests
 
 

@@ -18,7 +18,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import get_settings
-from app.db import async_url, get_engine, get_session, get_sessionmaker, make_engine
+from app.db import (
+    async_url,
+    get_autocommit_pool,
+    get_engine,
+    get_session,
+    get_sessionmaker,
+    make_engine,
+)
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.models import Base, Source
 from app.stats.readers import dispose_helper_engines
@@ -106,7 +113,7 @@ async def database_url(stores: dict[str, str], ports: dict[str, int]) -> str:
         PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['api']}",
         SANDBOX_PORT=str(ports["sandbox"]),
     )
-    for cached in (get_settings, get_engine, get_sessionmaker):
+    for cached in (get_settings, get_engine, get_sessionmaker, get_autocommit_pool):
         cached.cache_clear()
     await asyncio.to_thread(migrate, url)
     return url
@@ -120,6 +127,7 @@ async def engine(database_url: str, stores: dict[str, str]) -> AsyncIterator[Asy
     await engine.dispose()
     await get_engine().dispose()
     await dispose_helper_engines()
+    await get_autocommit_pool().close()
     await drop_database(stores["admin_url"])
 
 

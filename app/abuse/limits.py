@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.queue import run_script
+from app.redis_link import Script
+
 log = logging.getLogger(__name__)
 
 # Per key (KEYS[i]) three arguments: its limit, its window in ms, and "1" when every hit
 # restarts the window. Stops at the first key over its limit, so a request refused by one
 # counter uses up none of the next ones' budget (an abusive address cannot exhaust its source).
-COUNT_SCRIPT = """
+COUNT_SCRIPT = Script("""
 local hits = {}
 for i, key in ipairs(KEYS) do
   local limit, window, sliding = tonumber(ARGV[3*i-2]), ARGV[3*i-1], ARGV[3*i]
@@ -27,7 +30,7 @@ for i, key in ipairs(KEYS) do
   if count > limit then break end
 end
 return hits
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,7 @@ async def count_hits(redis: Redis, counters: list[Counter]) -> list[Hit] | None:
     for counter in counters:
         args += [counter.limit, counter.window_seconds * 1000, "1" if counter.sliding else "0"]
     try:
-        script = redis.register_script(COUNT_SCRIPT)
-        raw = await script(keys=[counter.key for counter in counters], args=args)
+        raw = await run_script(redis, COUNT_SCRIPT, [counter.key for counter in counters], args)
     except (RedisError, OSError) as exc:
         log.warning("intake limits not checked, Redis is unavailable (%s)", exc)
         return None

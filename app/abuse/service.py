@@ -4,11 +4,11 @@ import hashlib
 import logging
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse.limits import Counter, Hit, count_hits
 from app.abuse.phone_cap import enforce_phone_cap
 from app.config import Settings
+from app.db import OpenSession
 from app.errors import AppError
 from app.leads.service import Submission, allowed_regions
 from app.models import Source
@@ -71,7 +71,7 @@ def phone_under_cap(hits: list[Hit] | None) -> bool:
 
 
 async def admit(
-    session: AsyncSession,
+    open_session: OpenSession,
     redis: Redis,
     *,
     source: Source,
@@ -82,7 +82,8 @@ async def admit(
     """Refuse a number FirstRing must not call (422), a flood (429 `rate_limited`) or a phone
     over its daily cap (429 `phone_cap`). A missing phone is left to accept_lead's 422.
 
-    Returns the number admitted, in E.164 (None when there is none)."""
+    Returns the number admitted, in E.164 (None when there is none). A session is opened only
+    when Redis cannot prove the phone under its cap."""
     if not submission.phone_raw:
         return None
     phone = to_dialable_e164(
@@ -98,7 +99,7 @@ async def admit(
     if phone_under_cap(hits):
         return phone
     await enforce_phone_cap(
-        session,
+        await open_session(),
         phone=phone,
         source_id=source.id,
         idempotency_key=submission.idempotency_key,

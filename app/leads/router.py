@@ -1,12 +1,16 @@
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import OpenSession, SessionDep
 from app.deps import ApiKeyDep, ArqDep, WriteKeyDep
 from app.leads import privacy, service, timeline
 from app.leads.schemas import (
@@ -18,8 +22,9 @@ from app.leads.schemas import (
     LeadUpdate,
     Timeline,
 )
+from app.leads.service import Submission
 from app.models import Source
-from app.queue import enqueue_dial, wake_after_commit
+from app.queue import enqueue_dial, enqueue_webhook_delivery, wake_after_commit
 from app.sources.service import get_source
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
@@ -32,7 +37,7 @@ async def create_lead(
     data: LeadCreate, session: SessionDep, arq: ArqDep, _: WriteKeyDep
 ) -> LeadAccepted:
     source = await get_source(session, slug=data.source)
-    submission = service.Submission(
+    submission = Submission(
         phone_raw=data.phone,
         phone_field="phone",
         first_name=data.first_name,
@@ -45,7 +50,7 @@ async def create_lead(
 
 
 async def accept_and_dial(
-    session: SessionDep, arq: ArqDep, source: Source, submission: service.Submission
+    session: AsyncSession, arq: ArqDep, source: Source, submission: Submission
 ) -> LeadAccepted:
     """Commit first, then wake the dialer: an accepted lead must survive anything after this."""
     window = timedelta(seconds=get_settings().duplicate_window_seconds)
@@ -64,6 +69,31 @@ async def accept_and_dial(
         await enqueue_dial(arq, lead.id, defer_seconds=due_in)
     await wake_after_commit(arq, session)
     return LeadAccepted(lead_id=lead.id, status=lead.status, duplicate=duplicate)
+
+
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+
+
+async def accept_and_dial_now(
+    open_session: OpenSession, connect: Connect, arq: ArqDep, source: Source, submission: Submission
+) -> LeadAccepted:
+    """accept_and_dial for the form intake: a new lead due now, nearly every one, is stored by
+    one statement on its own connection from `connect`, committed when it returns; a
+    duplicate, or a lead held for its calling hours (whose acknowledgement is stored with it),
+    takes accept_and_dial's way through the session, opened only then."""
+    window = timedelta(seconds=get_settings().duplicate_window_seconds)
+    lead, claims = service.new_lead(source, submission, window)
+    if lead.dial_due_at == lead.received_at:
+        async with connect() as connection:
+            stored, owed = await service.store_committed(
+                connection, lead, claims=claims, source_slug=source.slug
+            )
+        if stored:
+            await enqueue_dial(arq, lead.id)
+            if owed:
+                await enqueue_webhook_delivery(arq)
+            return LeadAccepted(lead_id=lead.id, status=lead.status, duplicate=False)
+    return await accept_and_dial(await open_session(), arq, source, submission)
 
 
 @router.get("", response_model=LeadPage)

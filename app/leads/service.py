@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
+from app.db import driver_errors
 from app.errors import Conflict, InvalidField, NotFound
 from app.leads.schemas import ClosingStatus, LeadOut, LeadUpdate
 from app.models import Attempt, IntakeClaim, Lead, LeadStep, Source, new_id
@@ -61,10 +63,14 @@ def allowed_regions(source: Source) -> list[str] | None:
     return source.allowed_countries or [source.default_region]
 
 
-async def accept_lead(
-    session: AsyncSession, *, source: Source, submission: Submission, duplicate_window: timedelta
-) -> tuple[Lead, bool]:
-    """Store a new lead due for dialing, or return the earlier one it duplicates."""
+Claims = list[tuple[str, timedelta]]
+
+
+def new_lead(
+    source: Source, submission: Submission, duplicate_window: timedelta
+) -> tuple[Lead, Claims]:
+    """The lead a submission makes, due when its first call is, and the claims it must take
+    (its phone for the duplicate window, its Idempotency-Key for a day)."""
     if not submission.phone_raw:
         raise InvalidField(
             f"No phone number found; send it in '{submission.phone_field}'.",
@@ -77,8 +83,6 @@ async def accept_lead(
         allowed_regions=allowed_regions(source),
         field=submission.phone_field,
     )
-    if source in session:  # a duplicate's rollback below would expire it halfway through
-        session.expunge(source)
     lead_id = new_id()
     claims = [(f"phone:{phone}", duplicate_window)]
     if submission.idempotency_key:
@@ -87,8 +91,24 @@ async def accept_lead(
     columns["dial_due_at"] = scheduler.first_call_due(
         lead_id, phone, source, columns["received_at"]
     )
-    lead = Lead(**columns)
-    if await store_new_lead(session, lead, claims=claims, source_slug=source.slug):
+    return Lead(**columns), claims
+
+
+async def accept_lead(
+    session: AsyncSession, *, source: Source, submission: Submission, duplicate_window: timedelta
+) -> tuple[Lead, bool]:
+    """Store a new lead due for dialing, or return the earlier one it duplicates."""
+    lead, claims = new_lead(source, submission, duplicate_window)
+    if source in session:  # a duplicate's rollback below would expire it halfway through
+        session.expunge(source)
+    connection = await driver_connection(session)
+    with driver_errors():
+        stored, owed = await store_new_lead(
+            connection, lead, claims=claims, source_slug=source.slug
+        )
+    if stored:
+        if owed:
+            session.info[EVENTS_EMITTED] = True
         return lead, False
     await session.rollback()  # drop any claim this request took before it lost
     holder = await claim_holder(session, source_id=source.id, keys=[key for key, _ in claims])
@@ -97,6 +117,35 @@ async def accept_lead(
             session, source=source, submission=submission, duplicate_window=duplicate_window
         )
     return await get_lead_row(session, lead_id=holder), True
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction (begun if it was not)."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+async def store_committed(
+    connection: asyncpg.Connection, lead: Lead, *, claims: Claims, source_slug: str
+) -> tuple[bool, bool]:
+    """store_new_lead on a connection outside any transaction: committed when this returns.
+    One claim needs no transaction (a claim held by an earlier lead means nothing was
+    written); with two, the statement could take one before losing the other, so it runs in
+    a transaction rolled back on a loss, and a losing request leaves no claim behind."""
+    if len(claims) == 1:
+        return await store_new_lead(connection, lead, claims=claims, source_slug=source_slug)
+    transaction = connection.transaction()
+    with driver_errors():
+        await transaction.start()
+        try:
+            stored, owed = await store_new_lead(
+                connection, lead, claims=claims, source_slug=source_slug
+            )
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await (transaction.commit() if stored else transaction.rollback())
+    return stored, owed
 
 
 # The intake's whole write in one statement (one round trip and no ORM work, which cost more
@@ -137,39 +186,33 @@ SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM owed)
 
 
 async def store_new_lead(
-    session: AsyncSession, lead: Lead, *, claims: list[tuple[str, timedelta]], source_slug: str
-) -> bool:
-    """False when a claim is held by an earlier lead: a duplicate, and nothing was stored."""
-    connection = await session.connection()
-    result = (
-        await connection.exec_driver_sql(
+    connection: asyncpg.Connection, lead: Lead, *, claims: Claims, source_slug: str
+) -> tuple[bool, bool]:
+    """(stored, webhook deliveries owed): not stored when a claim is held by an earlier lead,
+    a duplicate. Prepared once per connection (asyncpg's statement cache)."""
+    with driver_errors():
+        stored, owed = await connection.fetchrow(
             STORE_NEW_LEAD,
-            (
-                lead.id,
-                lead.source_id,
-                [key for key, _ in claims],
-                [ttl for _, ttl in claims],
-                lead.phone,
-                lead.phone_raw,
-                lead.phone_field,
-                lead.first_name,
-                lead.last_name,
-                lead.full_name,
-                lead.email,
-                json.dumps(lead.fields),
-                lead.idempotency_key,
-                lead.received_at,
-                lead.dial_due_at,
-                new_id(),
-                json.dumps(lead_data(lead, source_slug)),
-                give_up_after(),
-            ),
+            lead.id,
+            lead.source_id,
+            [key for key, _ in claims],
+            [ttl for _, ttl in claims],
+            lead.phone,
+            lead.phone_raw,
+            lead.phone_field,
+            lead.first_name,
+            lead.last_name,
+            lead.full_name,
+            lead.email,
+            json.dumps(lead.fields),
+            lead.idempotency_key,
+            lead.received_at,
+            lead.dial_due_at,
+            new_id(),
+            json.dumps(lead_data(lead, source_slug)),
+            give_up_after(),
         )
-    ).one()
-    stored, owed = tuple(result)
-    if owed:
-        session.info[EVENTS_EMITTED] = True
-    return bool(stored)
+    return bool(stored), bool(owed)
 
 
 def new_lead_columns(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cadences import windows
 from app.cadences.service import require_cadence
 from app.config import get_settings
+from app.db import OpenSession
 from app.errors import Conflict, InvalidField, NotFound
 from app.models import Lead, Source
 from app.phones import is_known_region, to_e164
@@ -133,12 +134,13 @@ async def get_source(session: AsyncSession, *, slug: str) -> Source:
 cached_sources: dict[str, tuple[float, Source]] = {}
 
 
-async def get_source_for_intake(session: AsyncSession, *, slug: str) -> Source:
-    """The source, from this process's cache when fresh. Detached from the session, so the
-    intake's rollback of a duplicate or its commit leave it as it was read."""
+async def get_source_for_intake(open_session: OpenSession, *, slug: str) -> Source:
+    """The source, from this process's cache when fresh (no session opened). Detached from
+    the session, so the intake's rollback of a duplicate or its commit leave it as read."""
     now, hit = time.monotonic(), cached_sources.get(slug)
     if hit is not None and hit[0] > now:
         return hit[1]
+    session = await open_session()
     source = await get_source(session, slug=slug)
     session.expunge(source)
     if (ttl := get_settings().source_cache_seconds) > 0:
