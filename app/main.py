@@ -27,6 +27,7 @@ from app.queue import close_arq, make_arq
 from app.reps.router import router as reps_router
 from app.sms.router import router as sms_router
 from app.sources.router import router as sources_router
+from app.stats.readers import dispose_helper_engines
 from app.stats.router import router as stats_router
 from app.teams.router import router as teams_router
 from app.voice.router import router as voice_router
@@ -42,6 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     await close_arq(app.state.arq)
     await get_autocommit_pool().close()
+    await dispose_helper_engines()
 
 
 def create_app() -> FastAPI:
