@@ -11,7 +11,7 @@ from typing import cast
 from uuid import UUID
 
 from arq.connections import ArqRedis
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,11 +104,23 @@ async def record_event(
 
 
 async def lock_attempt(session: AsyncSession, attempt_id: UUID) -> Attempt | None:
-    return await session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    # populate_existing: an attempt this session holds may predate a statement that changed it
+    # (REP_PROGRESS); the locked row is the truth.
+    return await session.scalar(
+        select(Attempt)
+        .where(Attempt.id == attempt_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 async def lock_lead(session: AsyncSession, lead_id: UUID) -> Lead:
-    lead = await session.scalar(select(Lead).where(Lead.id == lead_id).with_for_update())
+    lead = await session.scalar(
+        select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     assert lead is not None
     return lead
 
@@ -117,6 +129,9 @@ async def rep_status(
     session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
 ) -> FollowUps:
     """A status callback of the rep's leg."""
+    if params.get("CallStatus", "") not in TERMINAL_STATUSES:
+        await rep_progress(session, attempt_id=attempt_id, params=params)
+        return FollowUps()
     follow = FollowUps()
     # Lock the attempt before storing the event: the event's foreign key takes a share lock on
     # the attempt, and two callbacks upgrading share locks at once would deadlock.
@@ -125,10 +140,18 @@ async def rep_status(
         return follow
     if not await record_event(session, attempt_id=attempt_id, leg="rep", params=params):
         return follow
-    at, status = event_time(params), params.get("CallStatus", "")
     attempt.rep_call_sid = attempt.rep_call_sid or params.get("CallSid")
-    # The carrier has the call: its lease is over. Only the first callback finds one to end, so
-    # the others write no new row version of the rep.
+    await end_claim(session, attempt)
+    if attempt.ended_at is None:
+        await finish_attempt(
+            session, attempt, params["CallStatus"], params, event_time(params), follow
+        )
+    return follow
+
+
+async def end_claim(session: AsyncSession, attempt: Attempt) -> None:
+    """The carrier has the call: its lease is over. Only the first callback finds one to end,
+    so the others write no new row version of the rep."""
     await session.execute(
         update(Rep)
         .where(
@@ -138,20 +161,88 @@ async def rep_status(
         )
         .values(claim_expires_at=None)
     )
-    if status == "ringing":
-        attempt.rep_ringing_at = attempt.rep_ringing_at or at
+
+
+# A rep leg's initiated, ringing and answered callbacks in one statement each: lock the
+# attempt, store the event once, and only when it is new stamp the attempt, end the rep's claim
+# lease and lower the lead's first_rep_answered_at (app.stats.summary). The attempt is locked
+# first, as in rep_status, and the rep before the lead, as in finish_attempt.
+REP_PROGRESS = text(
+    """
+WITH target AS (
+    SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+), stored AS (
+    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'rep', :payload
+    FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING attempt_id
+), progressed AS (
+    UPDATE attempts
+    SET rep_call_sid = coalesce(rep_call_sid, CAST(:call_sid AS varchar)),
+        rep_ringing_at = CASE WHEN CAST(:status AS varchar) = 'ringing'
+            THEN coalesce(rep_ringing_at, CAST(:at AS timestamptz)) ELSE rep_ringing_at END,
+        rep_answered_at = CASE WHEN CAST(:status AS varchar) = 'in-progress'
+            THEN coalesce(rep_answered_at, CAST(:at AS timestamptz)) ELSE rep_answered_at END
+    FROM stored
+    WHERE attempts.id = stored.attempt_id
+    RETURNING attempts.id, attempts.lead_id, attempts.rep_id, attempts.outcome,
+              attempts.answered_by, attempts.ring_seconds, attempts.talk_seconds,
+              attempts.total_seconds, attempts.create_sent_at, attempts.rep_answered_at,
+              attempts.lead_answered_at, attempts.ended_at
+), released AS (
+    UPDATE reps SET claim_expires_at = NULL, updated_at = now()
+    FROM progressed
+    WHERE reps.id = progressed.rep_id AND reps.current_attempt_id = progressed.id
+      AND reps.claim_expires_at IS NOT NULL
+    RETURNING reps.id
+), answered AS (
+    UPDATE leads SET first_rep_answered_at = progressed.rep_answered_at, updated_at = now()
+    FROM progressed
+    WHERE CAST(:status AS varchar) = 'in-progress' AND leads.id = progressed.lead_id
+      AND (leads.first_rep_answered_at IS NULL
+           OR leads.first_rep_answered_at > progressed.rep_answered_at)
+      AND (SELECT count(*) FROM released) >= 0
+)
+SELECT * FROM progressed
+"""
+).bindparams(bindparam("payload", type_=JSONB()))
+PROGRESS_COLUMNS = (
+    "id",
+    "lead_id",
+    "rep_id",
+    "outcome",
+    "answered_by",
+    "ring_seconds",
+    "talk_seconds",
+    "total_seconds",
+    "create_sent_at",
+    "rep_answered_at",
+    "lead_answered_at",
+    "ended_at",
+)
+
+
+async def rep_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+    """The rep's phone was dialed, rings or answered: nothing here needs the ORM."""
+    status = params.get("CallStatus", "")
+    values = {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": status,
+        "payload": params,
+        "call_sid": params.get("CallSid"),
+        "at": event_time(params),
+    }
+    row = (await session.execute(REP_PROGRESS, values)).one_or_none()
+    if row is not None and status == "ringing":
+        attempt = Attempt(**dict(zip(PROGRESS_COLUMNS, row, strict=True)))
         await emit(
             session,
             type=EventType.call_rep_ringing,
             data=attempt_data(attempt),
             lead_id=attempt.lead_id,
         )
-    elif status == "in-progress":
-        attempt.rep_answered_at = attempt.rep_answered_at or at
-        await summary.first_rep_answer(session, attempt)
-    elif status in TERMINAL_STATUSES and attempt.ended_at is None:
-        await finish_attempt(session, attempt, status, params, at, follow)
-    return follow
 
 
 def rep_leg_outcome(attempt: Attempt, status: str, lead: Lead) -> str:

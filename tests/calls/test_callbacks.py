@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 
 from app.config import get_settings
-from app.models import Attempt, CallEvent, Lead, Rep, Source
+from app.models import Attempt, CallEvent, Event, Lead, Rep, Source
+from app.webhooks.service import attempt_data
 
 
 def signed(path: str, params: dict[str, str]) -> dict[str, str]:
@@ -168,3 +169,43 @@ async def test_team_routing_is_set_through_the_api(
     assert [t["slug"] for t in listed.json()["data"]] == ["closers"]
     bad = await client.put("/v1/teams/closers", json={"routing": "random"}, headers=api_key)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "routing"
+
+
+async def test_progress_callbacks_stamp_once_end_the_claim_and_tell_integrators(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    sid = live_attempt.rep_call_sid
+    assert sid is not None
+    live_attempt.rep_call_sid = None  # the callbacks came before calls.create returned
+    rep = await session.get(Rep, live_attempt.rep_id)
+    assert rep is not None
+    rep.claim_expires_at = datetime.now(UTC) + timedelta(minutes=1)
+    await session.flush()
+    params = {"CallSid": sid}
+    for status in ("initiated", "ringing", "ringing", "in-progress", "in-progress"):
+        assert await post_status(client, live_attempt, {**params, "CallStatus": status}) == 204
+    assert await event_count(session) == 3
+    await session.refresh(live_attempt)
+    await session.refresh(rep)
+    assert live_attempt.rep_call_sid == sid and rep.claim_expires_at is None
+    assert live_attempt.rep_ringing_at is not None and live_attempt.rep_answered_at is not None
+    assert live_attempt.outcome is None and live_attempt.ended_at is None
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert lead.first_rep_answered_at == live_attempt.rep_answered_at
+    ringing = list(await session.scalars(select(Event).where(Event.type == "call.rep_ringing")))
+    as_it_rang = {**attempt_data(live_attempt), "rep_answered_at": None}  # answered later
+    assert [event.data for event in ringing] == [as_it_rang]
+    assert ringing[0].lead_id == live_attempt.lead_id
+
+
+async def test_a_progress_callback_for_an_unknown_attempt_stores_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    params = status_params(live_attempt, "ringing")
+    path = f"/twilio/status/rep?attempt={uuid4()}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 204
+    assert await event_count(session) == 0
+    assert await session.scalar(select(func.count()).select_from(Event)) == 0
