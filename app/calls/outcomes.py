@@ -425,18 +425,58 @@ async def win_lead(session: AsyncSession, attempt: Attempt) -> bool:
     return won is not None
 
 
-async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> tuple[Attempt | None, bool]:
-    """The rep picked up and the whisper is about to play. False if the lead is gone."""
-    attempt = await lock_attempt(session, attempt_id)
-    if attempt is None or attempt.ended_at is not None:
-        return attempt, False
-    attempt.rep_answered_at = attempt.rep_answered_at or datetime.now(UTC)
-    await summary.first_rep_answer(session, attempt)
-    lead = await session.get(Lead, attempt.lead_id)
-    taken = lead is None or (
-        lead.accepted_attempt_id is not None or lead.live_ring_group != attempt.ring_group
-    )
-    return attempt, not taken
+@dataclass(frozen=True)
+class Offer:
+    """What the whisper tells a rep who answered about the lead on offer."""
+
+    attempt_id: UUID
+    source_name: str
+    full_name: str | None
+    first_name: str | None
+    last_name: str | None
+    fields: dict[str, str]
+    phone_raw: str
+    email: str | None
+
+
+# The rep picked up: stamp the answer, lower the lead's first_rep_answered_at
+# (app.stats.summary) and read what the whisper says, in one statement. The lead is offered
+# still when its live ring group is this attempt's and nobody accepted it yet.
+REP_ANSWERED = text(
+    """
+WITH target AS (
+    SELECT id FROM attempts
+    WHERE id = CAST(:attempt_id AS uuid) AND ended_at IS NULL
+    FOR UPDATE
+), answered AS (
+    UPDATE attempts SET rep_answered_at = coalesce(rep_answered_at, CAST(:at AS timestamptz))
+    FROM target
+    WHERE attempts.id = target.id
+    RETURNING attempts.id, attempts.lead_id, attempts.ring_group, attempts.rep_answered_at
+), lowered AS (
+    UPDATE leads SET first_rep_answered_at = answered.rep_answered_at, updated_at = now()
+    FROM answered
+    WHERE leads.id = answered.lead_id
+      AND (leads.first_rep_answered_at IS NULL
+           OR leads.first_rep_answered_at > answered.rep_answered_at)
+)
+SELECT answered.id, sources.name, leads.full_name, leads.first_name, leads.last_name,
+       leads.fields, leads.phone_raw, leads.email,
+       leads.accepted_attempt_id IS NULL AND leads.live_ring_group = answered.ring_group
+FROM answered
+JOIN leads ON leads.id = answered.lead_id
+JOIN sources ON sources.id = leads.source_id
+"""
+)
+
+
+async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> Offer | None:
+    """The rep picked up and the whisper is about to play. None if the lead is gone."""
+    values = {"attempt_id": attempt_id, "at": datetime.now(UTC)}
+    row = (await session.execute(REP_ANSWERED, values)).one_or_none()
+    if row is None or not row[-1]:
+        return None
+    return Offer(*row[:-1])
 
 
 async def dial_result(

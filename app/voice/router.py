@@ -68,17 +68,12 @@ async def after_commit(call: Callback, follow: outcomes.FollowUps) -> None:
 
 @router.post("/voice/rep")
 async def rep_answered(attempt: UUID, call: CallbackDep) -> Response:
-    session = call.session
-    found, still_offered = await outcomes.rep_answered(session, attempt_id=attempt)
-    if found is None or not still_offered:
+    offer = await outcomes.rep_answered(call.session, attempt_id=attempt)
+    if offer is None:
         return xml(twiml.goodbye("Another rep has taken this lead. Thank you."))
-    lead = await session.get(Lead, found.lead_id)
-    assert lead is not None
-    source = await session.get(Source, lead.source_id)
-    assert source is not None
-    base = get_settings().public_base_url.rstrip("/")
-    choice = twiml.attempt_urls(base, found)["choice"]
-    return xml(twiml.whisper(lead, source, choice, get_settings().whisper_gather_seconds))
+    settings = get_settings()
+    choice = twiml.attempt_urls(settings.public_base_url.rstrip("/"), attempt)["choice"]
+    return xml(twiml.whisper(offer, choice, settings.whisper_gather_seconds))
 
 
 @router.post("/voice/choice")
@@ -92,7 +87,7 @@ async def rep_choice(attempt: UUID, call: CallbackDep) -> Response:
     source = await session.get(Source, lead.source_id) if lead else None
     assert lead is not None and source is not None
     settings = get_settings()
-    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found)
+    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found.id)
     document = twiml.bridge(
         lead, source.caller_id or settings.caller_id, urls, settings.lead_ring_timeout_seconds
     )
@@ -107,7 +102,7 @@ async def dial_result(attempt: UUID, call: CallbackDep) -> Response:
     settings = get_settings()
     document = twiml.goodbye()
     if found is not None and ask:
-        urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found)
+        urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found.id)
         document = twiml.disposition_prompt(urls["disposition"], settings.whisper_gather_seconds)
     await after_commit(call, outcomes.FollowUps())
     return xml(document)

@@ -209,3 +209,24 @@ async def test_a_progress_callback_for_an_unknown_attempt_stores_nothing(
     assert response.status_code == 204
     assert await event_count(session) == 0
     assert await session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+async def test_an_answer_after_the_lead_was_taken_or_the_call_ended_hears_goodbye(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    path = f"/twilio/voice/rep?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress")
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    lead.accepted_attempt_id = uuid4()  # another rep of the ring group pressed 1 first
+    await session.flush()
+    taken = await client.post(path, data=params, headers=signed(path, params))
+    assert "Another rep has taken this lead" in taken.text and "<Gather" not in taken.text
+    await session.refresh(live_attempt)
+    await session.refresh(lead)
+    assert live_attempt.rep_answered_at is not None
+    assert lead.first_rep_answered_at == live_attempt.rep_answered_at
+    live_attempt.ended_at, lead.accepted_attempt_id = datetime.now(UTC), None
+    await session.flush()
+    ended = await client.post(path, data=params, headers=signed(path, params))
+    assert "Another rep has taken this lead" in ended.text and "<Gather" not in ended.text
