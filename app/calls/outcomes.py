@@ -363,28 +363,80 @@ async def hand_on_if_round_over(
     follow.dial_leads.append((lead.id, lead.dial_round))
 
 
+@dataclass(frozen=True)
+class Bridge:
+    """A rep who pressed 1 and won the lead: whom to dial, and as whom."""
+
+    lead_phone: str
+    caller_id: str | None  # the source's; None for the account's default
+    routing: str
+    ring_group: UUID
+
+
+# First rep to press 1 takes the lead: the compare-and-set on the lead makes it one winner, and
+# the winner's attempt is stamped in the same statement, which also reads whom to dial. The
+# attempt is locked before the lead, as everywhere.
+ACCEPT_OFFER = text(
+    """
+WITH target AS (
+    SELECT id, lead_id, ring_group FROM attempts
+    WHERE id = CAST(:attempt_id AS uuid) AND ended_at IS NULL AND outcome IS NULL
+    FOR UPDATE
+), won AS (
+    UPDATE leads SET accepted_attempt_id = target.id, status = 'connecting', updated_at = now()
+    FROM target
+    WHERE leads.id = target.lead_id AND leads.live_ring_group = target.ring_group
+      AND leads.accepted_attempt_id IS NULL AND leads.status <> ALL(CAST(:closed AS text[]))
+    RETURNING leads.phone, leads.source_id
+), accepted AS (
+    UPDATE attempts
+    SET digits = CAST(:digits AS varchar), rep_accepted_at = CAST(:at AS timestamptz),
+        status = 'bridging'
+    FROM won
+    WHERE attempts.id = CAST(:attempt_id AS uuid)
+    RETURNING attempts.routing, attempts.ring_group
+)
+SELECT won.phone, sources.caller_id, accepted.routing, accepted.ring_group
+FROM won CROSS JOIN accepted JOIN sources ON sources.id = won.source_id
+"""
+)
+
+
+async def accept_offer(session: AsyncSession, *, attempt_id: UUID, digits: str) -> Bridge | None:
+    values = {
+        "attempt_id": attempt_id,
+        "closed": sorted(scheduler.CLOSED_STATUSES),
+        "digits": digits,
+        "at": datetime.now(UTC),
+    }
+    row = (await session.execute(ACCEPT_OFFER, values)).one_or_none()
+    return None if row is None else Bridge(*row)
+
+
 async def rep_choice(
     session: AsyncSession, *, attempt_id: UUID, digits: str
-) -> tuple[Attempt | None, bool, FollowUps]:
-    """The rep's key after the whisper. Returns (attempt, accepted, follow-ups)."""
+) -> tuple[Bridge | None, FollowUps]:
+    """The rep's key after the whisper: the bridge to place if it won the lead."""
     follow = FollowUps()
+    if digits == "1" and (
+        bridge := await accept_offer(session, attempt_id=attempt_id, digits=digits)
+    ):
+        if bridge.routing == "simultaneous":
+            await cancel_siblings(session, bridge.ring_group, winner=attempt_id)
+            follow.cancel_groups.append((bridge.ring_group, attempt_id))
+        return bridge, follow
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None or attempt.ended_at is not None or attempt.outcome is not None:
-        return attempt, False, follow
+        return None, follow
+    # A pass, or a 1 pressed after another rep won the lead (or it closed meanwhile).
     attempt.digits = digits
-    if digits == "1" and await win_lead(session, attempt):
-        attempt.rep_accepted_at, attempt.status = datetime.now(UTC), "bridging"
-        if attempt.routing == "simultaneous":
-            await cancel_siblings(session, attempt)
-            follow.cancel_groups.append((attempt.ring_group, attempt.id))
-        return attempt, True, follow
     attempt.outcome = pass_outcome(digits, lost_race=digits == "1")
     lead = await lock_lead(session, attempt.lead_id)
     await hand_on_if_round_over(session, lead, attempt, follow)
-    return attempt, False, follow
+    return None, follow
 
 
-async def cancel_siblings(session: AsyncSession, winner: Attempt) -> None:
+async def cancel_siblings(session: AsyncSession, ring_group: UUID, *, winner: UUID) -> None:
     """The other legs of a simultaneous ring lost. A leg locked right now is skipped: its own
     callback holds it and may be waiting for the lead, which the winner holds, so waiting for
     that leg could deadlock. A skipped leg is hung up all the same, and ends `canceled` when its
@@ -392,8 +444,8 @@ async def cancel_siblings(session: AsyncSession, winner: Attempt) -> None:
     siblings = (
         select(Attempt.id)
         .where(
-            Attempt.ring_group == winner.ring_group,
-            Attempt.id != winner.id,
+            Attempt.ring_group == ring_group,
+            Attempt.id != winner,
             Attempt.outcome.is_(None),
         )
         .with_for_update(skip_locked=True)
@@ -407,22 +459,6 @@ def pass_outcome(digits: str, *, lost_race: bool) -> str:
     if lost_race:
         return "canceled"
     return "rep_declined" if digits else "rep_no_answer"
-
-
-async def win_lead(session: AsyncSession, attempt: Attempt) -> bool:
-    """First rep to press 1 takes the lead; the compare-and-set makes it one winner."""
-    won = await session.scalar(
-        update(Lead)
-        .where(
-            Lead.id == attempt.lead_id,
-            Lead.live_ring_group == attempt.ring_group,
-            Lead.accepted_attempt_id.is_(None),
-            Lead.status.not_in(scheduler.CLOSED_STATUSES),
-        )
-        .values(accepted_attempt_id=attempt.id, status="connecting")
-        .returning(Lead.id)
-    )
-    return won is not None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from app.calls import outcomes
 from app.config import get_settings
 from app.db import SessionDep
 from app.errors import Forbidden
-from app.models import Lead, Source
 from app.queue import wake_after_commit
 from app.voice import twiml
 
@@ -78,21 +77,21 @@ async def rep_answered(attempt: UUID, call: CallbackDep) -> Response:
 
 @router.post("/voice/choice")
 async def rep_choice(attempt: UUID, call: CallbackDep) -> Response:
-    session, digits = call.session, call.params.get("Digits", "")
-    found, accepted, follow = await outcomes.rep_choice(session, attempt_id=attempt, digits=digits)
-    if found is None or not accepted:
-        await after_commit(call, follow)
-        return xml(twiml.goodbye("Passing this lead on." if digits else None))
-    lead = await session.get(Lead, found.lead_id)
-    source = await session.get(Source, lead.source_id) if lead else None
-    assert lead is not None and source is not None
-    settings = get_settings()
-    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found.id)
-    document = twiml.bridge(
-        lead, source.caller_id or settings.caller_id, urls, settings.lead_ring_timeout_seconds
-    )
+    digits = call.params.get("Digits", "")
+    bridge, follow = await outcomes.rep_choice(call.session, attempt_id=attempt, digits=digits)
     await after_commit(call, follow)
-    return xml(document)
+    if bridge is None:
+        return xml(twiml.goodbye("Passing this lead on." if digits else None))
+    settings = get_settings()
+    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), attempt)
+    return xml(
+        twiml.bridge(
+            bridge.lead_phone,
+            bridge.caller_id or settings.caller_id,
+            urls,
+            settings.lead_ring_timeout_seconds,
+        )
+    )
 
 
 @router.post("/voice/dial-result")

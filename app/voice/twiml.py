@@ -5,7 +5,6 @@ from uuid import UUID
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from app.calls.outcomes import Offer
-from app.models import Lead
 
 WHISPER_FIELD_LIMIT = 3
 WHISPER_CHARS = 160
@@ -39,7 +38,7 @@ def whisper(offer: Offer, choice_url: str, gather_seconds: int) -> str:
     )
 
 
-def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
+def bridge(lead_phone: str, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
     response = VoiceResponse()
     # Machine detection only labels the call: the rep stays on, and a short voicemail that
     # names them makes the next call more likely to be answered.
@@ -52,7 +51,7 @@ def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) 
         method="POST",
     )
     dial.number(
-        lead.phone,
+        lead_phone,
         status_callback=urls["lead_status"],
         # Only what the outcome needs: the Dial action already reports how the leg ended.
         status_callback_event="answered completed",

@@ -230,3 +230,37 @@ async def test_an_answer_after_the_lead_was_taken_or_the_call_ended_hears_goodby
     await session.flush()
     ended = await client.post(path, data=params, headers=signed(path, params))
     assert "Another rep has taken this lead" in ended.text and "<Gather" not in ended.text
+
+
+async def test_a_1_pressed_for_a_closed_lead_passes_it_and_bridges_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    lead.status = "opted_out"  # the person opted out while the rep's phone rang
+    await session.flush()
+    path = f"/twilio/voice/choice?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress", Digits="1")
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert "<Dial" not in response.text and "Passing this lead on" in response.text
+    await session.refresh(live_attempt)
+    await session.refresh(lead)
+    assert (live_attempt.outcome, live_attempt.digits) == ("canceled", "1")
+    assert live_attempt.rep_accepted_at is None and lead.accepted_attempt_id is None
+    assert lead.live_ring_group is None and lead.status == "opted_out"
+
+
+async def test_pressing_1_stamps_the_winning_attempt(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    path = f"/twilio/voice/choice?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress", Digits="1")
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert 'callerId="' + get_settings().caller_id + '"' in response.text
+    await session.refresh(live_attempt)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert (live_attempt.status, live_attempt.digits) == ("bridging", "1")
+    assert live_attempt.rep_accepted_at is not None and live_attempt.outcome is None
+    assert (lead.accepted_attempt_id, lead.status) == (live_attempt.id, "connecting")
