@@ -515,24 +515,61 @@ async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> Offer | No
     return Offer(*row[:-1])
 
 
+@dataclass(frozen=True)
+class DialResult:
+    outcome: str | None
+    disposition: str | None
+
+
+# The <Dial> to the lead ended: the attempt's outcome (a first report only; a retry changes
+# nothing) and the lead's connected_at lowered when it connected (app.stats.summary).
+DIAL_RESULT = text(
+    """
+WITH target AS (
+    SELECT id, outcome, disposition FROM attempts WHERE id = CAST(:attempt_id AS uuid)
+    FOR UPDATE
+), resulted AS (
+    UPDATE attempts
+    SET lead_call_sid = coalesce(lead_call_sid, CAST(:dial_sid AS varchar)),
+        talk_seconds = CAST(:talk_seconds AS integer),
+        answered_by = coalesce(CAST(:answered_by AS varchar), nullif(answered_by, '')),
+        outcome = CASE
+            WHEN NOT CAST(:bridged AS boolean) THEN CAST(:unbridged_outcome AS varchar)
+            WHEN starts_with(coalesce(CAST(:answered_by AS varchar), answered_by, ''), 'machine')
+                THEN 'lead_voicemail'
+            ELSE 'connected' END
+    FROM target
+    WHERE attempts.id = target.id AND target.outcome IS NULL
+    RETURNING attempts.lead_id, attempts.outcome, attempts.lead_answered_at, attempts.disposition
+), lowered AS (
+    UPDATE leads SET connected_at = resulted.lead_answered_at, updated_at = now()
+    FROM resulted
+    WHERE leads.id = resulted.lead_id AND resulted.outcome = 'connected'
+      AND resulted.lead_answered_at IS NOT NULL
+      AND (leads.connected_at IS NULL OR leads.connected_at > resulted.lead_answered_at)
+)
+SELECT outcome, disposition FROM resulted
+UNION ALL
+SELECT outcome, disposition FROM target WHERE outcome IS NOT NULL
+"""
+)
+
+
 async def dial_result(
     session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
-) -> Attempt | None:
+) -> DialResult | None:
     """The <Dial> to the lead ended: connected, or why not."""
-    attempt = await lock_attempt(session, attempt_id)
-    if attempt is None or attempt.outcome is not None:
-        return attempt
     status = params.get("DialCallStatus", "")
-    attempt.lead_call_sid = attempt.lead_call_sid or params.get("DialCallSid")
-    attempt.talk_seconds = int(params.get("DialCallDuration") or 0)
-    answered_by = params.get("AnsweredBy") or attempt.answered_by or ""
-    attempt.answered_by = answered_by or None
-    if status in ("completed", "answered"):
-        attempt.outcome = "lead_voicemail" if answered_by.startswith("machine") else "connected"
-    else:
-        attempt.outcome = DIAL_OUTCOMES.get(status, "failed")
-    await summary.first_connection(session, attempt)
-    return attempt
+    values = {
+        "attempt_id": attempt_id,
+        "dial_sid": params.get("DialCallSid"),
+        "talk_seconds": int(params.get("DialCallDuration") or 0),
+        "answered_by": params.get("AnsweredBy") or None,
+        "bridged": status in ("completed", "answered"),
+        "unbridged_outcome": DIAL_OUTCOMES.get(status, "failed"),
+    }
+    row = (await session.execute(DIAL_RESULT, values)).one_or_none()
+    return None if row is None else DialResult(*row)
 
 
 async def record_disposition(session: AsyncSession, *, attempt_id: UUID, digits: str) -> str | None:

@@ -100,8 +100,8 @@ async def dial_result(attempt: UUID, call: CallbackDep) -> Response:
     ask = found is not None and found.outcome == "connected" and found.disposition is None
     settings = get_settings()
     document = twiml.goodbye()
-    if found is not None and ask:
-        urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found.id)
+    if ask:
+        urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), attempt)
         document = twiml.disposition_prompt(urls["disposition"], settings.whisper_gather_seconds)
     await after_commit(call, outcomes.FollowUps())
     return xml(document)

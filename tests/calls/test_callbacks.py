@@ -264,3 +264,67 @@ async def test_pressing_1_stamps_the_winning_attempt(
     assert (live_attempt.status, live_attempt.digits) == ("bridging", "1")
     assert live_attempt.rep_accepted_at is not None and live_attempt.outcome is None
     assert (lead.accepted_attempt_id, lead.status) == (live_attempt.id, "connecting")
+
+
+async def post_dial_result(client: AsyncClient, attempt: Attempt, params: dict[str, str]) -> str:
+    path = f"/twilio/voice/dial-result?attempt={attempt.id}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 200
+    return response.text
+
+
+@pytest.mark.parametrize(
+    ("params", "outcome", "answered_by", "asks"),
+    [
+        ({"DialCallStatus": "completed", "AnsweredBy": "human"}, "connected", "human", True),
+        (
+            {"DialCallStatus": "completed", "AnsweredBy": "machine_start"},
+            "lead_voicemail",
+            "machine_start",
+            False,
+        ),
+        ({"DialCallStatus": "busy"}, "lead_busy", None, False),
+        ({"DialCallStatus": "no-answer"}, "lead_no_answer", None, False),
+        ({"DialCallStatus": "something-new"}, "failed", None, False),
+    ],
+)
+async def test_the_dial_result_sets_the_outcome_once(
+    client: AsyncClient,
+    session: AsyncSession,
+    live_attempt: Attempt,
+    params: dict[str, str],
+    outcome: str,
+    answered_by: str | None,
+    asks: bool,
+) -> None:
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    answered = datetime.now(UTC).replace(microsecond=0)
+    live_attempt.lead_answered_at = answered  # the lead leg's answer came first
+    await session.flush()
+    first = {**params, "DialCallSid": "CA" + "2" * 32, "DialCallDuration": "42"}
+    document = await post_dial_result(client, live_attempt, first)
+    assert ("/twilio/voice/disposition" in document) is asks
+    retry = {**first, "DialCallStatus": "failed", "AnsweredBy": "fax", "DialCallDuration": "1"}
+    assert (
+        "/twilio/voice/disposition" in await post_dial_result(client, live_attempt, retry)
+    ) is asks
+    await session.refresh(live_attempt)
+    await session.refresh(lead)
+    assert (live_attempt.outcome, live_attempt.answered_by) == (outcome, answered_by)
+    assert (live_attempt.talk_seconds, live_attempt.lead_call_sid) == (42, "CA" + "2" * 32)
+    assert lead.connected_at == (answered if outcome == "connected" else None)
+
+
+async def test_a_dial_result_keeps_a_machine_the_lead_leg_reported(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    live_attempt.answered_by = "machine_end_beep"
+    await session.flush()
+    document = await post_dial_result(client, live_attempt, {"DialCallStatus": "completed"})
+    assert "/twilio/voice/disposition" not in document
+    await session.refresh(live_attempt)
+    assert (live_attempt.outcome, live_attempt.answered_by) == (
+        "lead_voicemail",
+        "machine_end_beep",
+    )
