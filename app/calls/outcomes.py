@@ -7,11 +7,11 @@ dial, teams with a rep just freed, ring groups to cancel) to enqueue after the c
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from arq.connections import ArqRedis
-from sqlalchemy import Table, bindparam, func, or_, select, text, update
+from sqlalchemy import Table, TextClause, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,11 +163,46 @@ async def end_claim(session: AsyncSession, attempt: Attempt) -> None:
     )
 
 
+# The attempt's columns outbound events carry (app.webhooks.service.attempt_data), returned by
+# the statements below that write an attempt without loading it into the ORM.
+EVENT_COLUMNS = (
+    "id",
+    "lead_id",
+    "rep_id",
+    "outcome",
+    "answered_by",
+    "ring_seconds",
+    "talk_seconds",
+    "total_seconds",
+    "create_sent_at",
+    "rep_answered_at",
+    "lead_answered_at",
+    "ended_at",
+)
+
+
+def attempt_statement(sql: str) -> TextClause:
+    """A statement RETURNING {columns}: the event columns of the attempts it wrote."""
+    columns = ", ".join(f"attempts.{name}" for name in EVENT_COLUMNS)
+    statement = text(sql.format(columns=columns))
+    if ":payload" in sql:  # a callback's parameters, stored as they came
+        statement = statement.bindparams(bindparam("payload", type_=JSONB()))
+    return statement
+
+
+async def attempt_returned(
+    session: AsyncSession, statement: TextClause, values: dict[str, Any]
+) -> Attempt | None:
+    """The attempt the statement wrote, as a detached object for the events it owes."""
+    row = (await session.execute(statement, values)).one_or_none()
+    return None if row is None else Attempt(**dict(zip(EVENT_COLUMNS, row, strict=True)))
+
+
 # A rep leg's initiated, ringing and answered callbacks in one statement each: lock the
 # attempt, store the event once, and only when it is new stamp the attempt, end the rep's claim
 # lease and lower the lead's first_rep_answered_at (app.stats.summary). The attempt is locked
 # first, as in rep_status, and the rep before the lead, as in finish_attempt.
-REP_PROGRESS = text(
+REP_PROGRESS = attempt_statement(
     """
 WITH target AS (
     SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
@@ -186,10 +221,7 @@ WITH target AS (
             THEN coalesce(rep_answered_at, CAST(:at AS timestamptz)) ELSE rep_answered_at END
     FROM stored
     WHERE attempts.id = stored.attempt_id
-    RETURNING attempts.id, attempts.lead_id, attempts.rep_id, attempts.outcome,
-              attempts.answered_by, attempts.ring_seconds, attempts.talk_seconds,
-              attempts.total_seconds, attempts.create_sent_at, attempts.rep_answered_at,
-              attempts.lead_answered_at, attempts.ended_at
+    RETURNING {columns}
 ), released AS (
     UPDATE reps SET claim_expires_at = NULL, updated_at = now()
     FROM progressed
@@ -206,20 +238,6 @@ WITH target AS (
 )
 SELECT * FROM progressed
 """
-).bindparams(bindparam("payload", type_=JSONB()))
-PROGRESS_COLUMNS = (
-    "id",
-    "lead_id",
-    "rep_id",
-    "outcome",
-    "answered_by",
-    "ring_seconds",
-    "talk_seconds",
-    "total_seconds",
-    "create_sent_at",
-    "rep_answered_at",
-    "lead_answered_at",
-    "ended_at",
 )
 
 
@@ -234,9 +252,8 @@ async def rep_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[
         "call_sid": params.get("CallSid"),
         "at": event_time(params),
     }
-    row = (await session.execute(REP_PROGRESS, values)).one_or_none()
-    if row is not None and status == "ringing":
-        attempt = Attempt(**dict(zip(PROGRESS_COLUMNS, row, strict=True)))
+    attempt = await attempt_returned(session, REP_PROGRESS, values)
+    if attempt is not None and status == "ringing":
         await emit(
             session,
             type=EventType.call_rep_ringing,
@@ -572,42 +589,124 @@ async def dial_result(
     return None if row is None else DialResult(*row)
 
 
+# The rep's key after the call: the attempt's disposition, once, and the lead's, with the
+# attempt locked before the lead as everywhere.
+RECORD_DISPOSITION = attempt_statement(
+    """
+WITH target AS (
+    SELECT id FROM attempts
+    WHERE id = CAST(:attempt_id AS uuid) AND disposition IS NULL
+    FOR UPDATE
+), recorded AS (
+    UPDATE attempts
+    SET disposition = CAST(:disposition AS varchar), disposition_at = CAST(:at AS timestamptz)
+    FROM target
+    WHERE attempts.id = target.id
+    RETURNING {columns}
+), steered AS (
+    UPDATE leads
+    SET disposition = CAST(:disposition AS varchar), disposition_at = CAST(:at AS timestamptz),
+        updated_at = now()
+    FROM recorded
+    WHERE leads.id = recorded.lead_id
+)
+SELECT * FROM recorded
+"""
+)
+
+
 async def record_disposition(session: AsyncSession, *, attempt_id: UUID, digits: str) -> str | None:
     """The rep's key after talking to the lead; it steers the follow-up (see scheduler)."""
     disposition = DISPOSITIONS.get(digits)
-    attempt = await lock_attempt(session, attempt_id)
-    if disposition is None or attempt is None or attempt.disposition is not None:
+    if disposition is None:
         return None
-    at = datetime.now(UTC)
-    attempt.disposition, attempt.disposition_at = disposition, at
-    lead = await lock_lead(session, attempt.lead_id)
-    lead.disposition, lead.disposition_at = disposition, at
+    values = {"attempt_id": attempt_id, "disposition": disposition, "at": datetime.now(UTC)}
+    attempt = await attempt_returned(session, RECORD_DISPOSITION, values)
+    if attempt is None:
+        return None
     data = {**attempt_data(attempt), "disposition": disposition}
-    await emit(session, type=EventType.lead_disposition, data=data, lead_id=lead.id)
+    await emit(session, type=EventType.lead_disposition, data=data, lead_id=attempt.lead_id)
     return disposition
+
+
+# A status callback of the lead's leg, the <Number> of the bridge: the event stored once, and
+# only when it is new the attempt stamped and the lead's connected_at lowered when the bridge
+# already reported a connection (app.stats.summary). A machine's answer takes the ORM path
+# (lead_status), which may have to correct the outcome.
+LEAD_PROGRESS = attempt_statement(
+    """
+WITH target AS (
+    SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+), stored AS (
+    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'lead', :payload
+    FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING attempt_id
+), progressed AS (
+    UPDATE attempts
+    SET lead_call_sid = coalesce(lead_call_sid, CAST(:call_sid AS varchar)),
+        answered_by = coalesce(CAST(:answered_by AS varchar), answered_by),
+        lead_answered_at = CASE WHEN CAST(:status AS varchar) = 'in-progress'
+            THEN coalesce(lead_answered_at, CAST(:at AS timestamptz)) ELSE lead_answered_at END
+    FROM stored
+    WHERE attempts.id = stored.attempt_id
+    RETURNING {columns}
+), lowered AS (
+    UPDATE leads SET connected_at = progressed.lead_answered_at, updated_at = now()
+    FROM progressed
+    WHERE CAST(:status AS varchar) = 'in-progress' AND leads.id = progressed.lead_id
+      AND progressed.outcome = 'connected'
+      AND (leads.connected_at IS NULL OR leads.connected_at > progressed.lead_answered_at)
+)
+SELECT * FROM progressed
+"""
+)
 
 
 async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
     """A status callback of the lead's leg (the <Number> of the bridge)."""
+    if not params.get("AnsweredBy", "").startswith("machine"):
+        await lead_progress(session, attempt_id=attempt_id, params=params)
+        return
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None:
         return
     if not await record_event(session, attempt_id=attempt_id, leg="lead", params=params):
         return
     attempt.lead_call_sid = attempt.lead_call_sid or params.get("CallSid")
-    if params.get("AnsweredBy"):
-        attempt.answered_by = params["AnsweredBy"]
-        await correct_to_voicemail(session, attempt)
+    attempt.answered_by = params["AnsweredBy"]
+    await correct_to_voicemail(session, attempt)
     if params.get("CallStatus") == "in-progress":
         attempt.lead_answered_at = attempt.lead_answered_at or event_time(params)
         await summary.first_connection(session, attempt)  # when dial_result came first
     if params.get("CallStatus") == "in-progress" and attempt.outcome is None:
-        await emit(
-            session,
-            type=EventType.call_connected,
-            data=attempt_data(attempt),
-            lead_id=attempt.lead_id,
-        )
+        await emit_connected(session, attempt)
+
+
+async def lead_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+    """The lead's leg answered or ended, a person (or nobody) on it: no ORM needed."""
+    values = {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": params.get("CallStatus", ""),
+        "payload": params,
+        "call_sid": params.get("CallSid"),
+        "answered_by": params.get("AnsweredBy") or None,
+        "at": event_time(params),
+    }
+    attempt = await attempt_returned(session, LEAD_PROGRESS, values)
+    if attempt is not None and values["status"] == "in-progress" and attempt.outcome is None:
+        await emit_connected(session, attempt)
+
+
+async def emit_connected(session: AsyncSession, attempt: Attempt) -> None:
+    await emit(
+        session,
+        type=EventType.call_connected,
+        data=attempt_data(attempt),
+        lead_id=attempt.lead_id,
+    )
 
 
 async def fail_attempt(

@@ -328,3 +328,74 @@ async def test_a_dial_result_keeps_a_machine_the_lead_leg_reported(
         "lead_voicemail",
         "machine_end_beep",
     )
+
+
+async def post_lead_status(client: AsyncClient, attempt: Attempt, params: dict[str, str]) -> None:
+    path = f"/twilio/status/lead?attempt={attempt.id}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 204
+
+
+async def events_of(session: AsyncSession, type: str) -> list[Event]:
+    return list(await session.scalars(select(Event).where(Event.type == type)))
+
+
+async def test_the_lead_leg_answering_is_stamped_once_and_told_once(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    lead_sid = "CA" + "3" * 32
+    answered = {"CallSid": lead_sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
+    for params in (answered, answered, {"CallSid": lead_sid, "CallStatus": "completed"}):
+        await post_lead_status(client, live_attempt, params)
+    assert await event_count(session) == 2
+    await session.refresh(live_attempt)
+    assert (live_attempt.lead_call_sid, live_attempt.answered_by) == (lead_sid, "human")
+    assert live_attempt.lead_answered_at is not None
+    [connected] = await events_of(session, "call.connected")
+    assert connected.data == attempt_data(live_attempt) and connected.lead_id is not None
+
+
+async def test_a_lead_answer_after_the_dial_result_sets_connected_at_and_tells_nobody(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    await post_dial_result(client, live_attempt, {"DialCallStatus": "completed"})
+    answered = {"CallSid": "CA" + "3" * 32, "CallStatus": "in-progress"}
+    await post_lead_status(client, live_attempt, answered)
+    await session.refresh(live_attempt)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert live_attempt.outcome == "connected" and live_attempt.lead_answered_at is not None
+    assert lead.connected_at == live_attempt.lead_answered_at
+    assert await events_of(session, "call.connected") == []
+
+
+async def test_a_machine_on_the_lead_leg_turns_a_connection_into_a_voicemail(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    await post_dial_result(client, live_attempt, {"DialCallStatus": "completed"})
+    machine = {"CallSid": "CA" + "3" * 32, "CallStatus": "completed", "AnsweredBy": "machine_start"}
+    await post_lead_status(client, live_attempt, machine)
+    await session.refresh(live_attempt)
+    assert (live_attempt.outcome, live_attempt.answered_by) == ("lead_voicemail", "machine_start")
+
+
+async def test_the_disposition_is_kept_once_on_the_attempt_and_the_lead(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    path = f"/twilio/voice/disposition?attempt={live_attempt.id}"
+    answers = []
+    for digits in ("9", "2", "1"):
+        params = status_params(live_attempt, "in-progress", Digits=digits)
+        response = await client.post(path, data=params, headers=signed(path, params))
+        answers.append("Thank you." in response.text)
+    assert answers == [False, True, False]
+    await session.refresh(live_attempt)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert live_attempt.disposition == lead.disposition == "not_interested"
+    assert live_attempt.disposition_at is not None
+    assert live_attempt.disposition_at == lead.disposition_at
+    [told] = await events_of(session, "lead.disposition")
+    assert told.data == {**attempt_data(live_attempt), "disposition": "not_interested"}
