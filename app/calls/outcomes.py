@@ -133,15 +133,10 @@ async def rep_status(
         await rep_progress(session, attempt_id=attempt_id, params=params)
         return FollowUps()
     follow = FollowUps()
-    # Lock the attempt before storing the event: the event's foreign key takes a share lock on
-    # the attempt, and two callbacks upgrading share locks at once would deadlock.
-    attempt = await lock_attempt(session, attempt_id)
-    if attempt is None:
-        return follow
-    if not await record_event(session, attempt_id=attempt_id, leg="rep", params=params):
+    attempt = await store_rep_end(session, attempt_id=attempt_id, params=params)
+    if attempt is None:  # no such attempt, or a retry of a callback already stored
         return follow
     attempt.rep_call_sid = attempt.rep_call_sid or params.get("CallSid")
-    await end_claim(session, attempt)
     if attempt.ended_at is None:
         await finish_attempt(
             session, attempt, params["CallStatus"], params, event_time(params), follow
@@ -149,18 +144,43 @@ async def rep_status(
     return follow
 
 
-async def end_claim(session: AsyncSession, attempt: Attempt) -> None:
-    """The carrier has the call: its lease is over. Only the first callback finds one to end,
-    so the others write no new row version of the rep."""
-    await session.execute(
-        update(Rep)
-        .where(
-            Rep.id == attempt.rep_id,
-            Rep.current_attempt_id == attempt.id,
-            Rep.claim_expires_at.is_not(None),
-        )
-        .values(claim_expires_at=None)
-    )
+# A rep leg's last callback: lock the attempt, store the event once and end the rep's claim
+# lease in one statement, which returns the attempt only when the event is new. The attempt is
+# locked before the event is stored: the event's foreign key takes a share lock on the attempt,
+# and two callbacks upgrading share locks at once would deadlock.
+STORE_REP_END = text(
+    """
+WITH target AS (
+    SELECT id, rep_id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+), stored AS (
+    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'rep', :payload
+    FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING attempt_id
+), released AS (
+    UPDATE reps SET claim_expires_at = NULL, updated_at = now()
+    FROM target JOIN stored ON stored.attempt_id = target.id
+    WHERE reps.id = target.rep_id AND reps.current_attempt_id = target.id
+      AND reps.claim_expires_at IS NOT NULL
+)
+SELECT attempts.* FROM attempts JOIN stored ON stored.attempt_id = attempts.id
+"""
+).bindparams(bindparam("payload", type_=JSONB()))
+
+
+async def store_rep_end(
+    session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
+) -> Attempt | None:
+    values = {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": params.get("CallStatus", ""),
+        "payload": params,
+    }
+    query = select(Attempt).from_statement(STORE_REP_END)
+    result = await session.execute(query, values, execution_options={"populate_existing": True})
+    return result.scalar_one_or_none()
 
 
 # The attempt's columns outbound events carry (app.webhooks.service.attempt_data), returned by
