@@ -399,3 +399,18 @@ async def test_the_disposition_is_kept_once_on_the_attempt_and_the_lead(
     assert live_attempt.disposition_at == lead.disposition_at
     [told] = await events_of(session, "lead.disposition")
     assert told.data == {**attempt_data(live_attempt), "disposition": "not_interested"}
+
+
+@pytest.mark.parametrize("query", ["", "?attempt=", "?attempt=not-a-uuid"])
+async def test_a_callback_without_a_valid_attempt_is_422_and_stores_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt, query: str
+) -> None:
+    params = status_params(live_attempt, "ringing")
+    for route in ("/twilio/status/rep", "/twilio/voice/rep"):
+        path = route + query
+        response = await client.post(path, data=params, headers=signed(path, params))
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "attempt"
+        forged = await client.post(path, data=params, headers={"X-Twilio-Signature": "x"})
+        assert forged.status_code == 403  # the signature is checked first, as before
+    assert await event_count(session) == 0
