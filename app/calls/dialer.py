@@ -21,7 +21,6 @@ from twilio.base.exceptions import TwilioRestException
 from app.cadences import scheduler
 from app.config import Settings, get_settings
 from app.models import Attempt, DoNotCall, Lead, Rep, Source, Team, new_id
-from app.stats import summary
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
 
@@ -311,6 +310,35 @@ class CarrierUnsure(CarrierFailure):
     come, the claim's lease runs out and the sweeper hands the lead on."""
 
 
+# The call's SID the moment it returns (a callback may have stored it already), the rep's lease
+# moved on to the ring time, and the lead locked for its first_call_at: one statement, row
+# locks taken attempt, rep, lead, as everywhere.
+RECORD_PLACED = text(
+    """
+WITH placed AS (
+    UPDATE attempts
+    SET rep_call_sid = coalesce(rep_call_sid, CAST(:sid AS varchar)),
+        create_sent_at = CAST(:sent_at AS timestamptz),
+        sid_returned_at = CAST(:at AS timestamptz),
+        queue_time_ms = CAST(:queue_time_ms AS integer),
+        carrier_retries = CAST(:retries AS integer),
+        status = coalesce(nullif(status, 'placing'), 'ringing')
+    WHERE id = CAST(:attempt_id AS uuid) AND ended_at IS NULL
+    RETURNING lead_id
+), leased AS (
+    UPDATE reps SET claim_expires_at = CAST(:lease_ends AS timestamptz), updated_at = now()
+    FROM placed
+    WHERE reps.id = CAST(:rep_id AS uuid) AND reps.current_attempt_id = CAST(:attempt_id AS uuid)
+      AND reps.claim_expires_at IS NOT NULL
+    RETURNING reps.id
+)
+SELECT leads.id FROM leads JOIN placed ON placed.lead_id = leads.id
+WHERE (SELECT count(*) FROM leased) >= 0
+FOR UPDATE OF leads
+"""
+)
+
+
 async def record_placed(
     session: AsyncSession,
     *,
@@ -326,29 +354,24 @@ async def record_placed(
     False when the attempt was closed meanwhile (its lease ran out): the call must not ring on.
     """
     at = now()
-    stored = await session.scalar(
-        update(Attempt)
-        .where(Attempt.id == call.attempt_id, Attempt.ended_at.is_(None))
-        .values(
-            rep_call_sid=func.coalesce(Attempt.rep_call_sid, sid),
-            create_sent_at=sent_at,
-            sid_returned_at=at,
-            queue_time_ms=queue_time_ms,
-            carrier_retries=retries,
-            status=func.coalesce(func.nullif(Attempt.status, "placing"), "ringing"),
-        )
-        .returning(Attempt.lead_id)
-    )
-    if stored is None:
+    values = {
+        "sid": sid,
+        "sent_at": sent_at,
+        "at": at,
+        "queue_time_ms": queue_time_ms,
+        "retries": retries,
+        "attempt_id": call.attempt_id,
+        "rep_id": call.rep_id,
+        "lease_ends": at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE,
+    }
+    lead_id = await session.scalar(RECORD_PLACED, values)
+    if lead_id is None:
         return False
+    # The attempt's create_sent_at moved from the claim to the send: the lead's first_call_at,
+    # min(create_sent_at) (app.stats.summary), read now that the lead is locked, so two calls
+    # of one ring group placed at once cannot each miss the other's time.
+    first = select(func.min(Attempt.create_sent_at)).where(Attempt.lead_id == lead_id)
     await session.execute(
-        update(Rep)
-        .where(
-            Rep.id == call.rep_id,
-            Rep.current_attempt_id == call.attempt_id,
-            Rep.claim_expires_at.is_not(None),
-        )
-        .values(claim_expires_at=at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE)
+        update(Lead).where(Lead.id == lead_id).values(first_call_at=first.scalar_subquery())
     )
-    await summary.recompute_first_call(session, stored)  # last: attempt, rep, then lead
     return True
