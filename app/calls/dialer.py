@@ -154,7 +154,9 @@ async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[
 # One statement opens a round: it claims up to `count` free reps of the team (SKIP LOCKED: two
 # workers never get the same rep), opens an attempt for each and hands the lead, locked by
 # lock_due_lead, to them. As an ORM claim, add and flush it cost four round trips and the
-# flush's bookkeeping, on the path every first call waits on.
+# flush's bookkeeping, on the path every first call waits on. The lead's first_call_at is
+# min(attempts.create_sent_at), which is the claim time until a call is placed (see
+# app.stats.summary and record_placed).
 OPEN_ROUND = """
 WITH free AS (
     SELECT id FROM reps
