@@ -102,6 +102,23 @@ class Rep(Timestamps, Base):
     """A person who answers the phone and is bridged to leads."""
 
     __tablename__ = "reps"
+    __table_args__ = (
+        # A round's claim: the team's free reps in routing order (app.calls.dialer, 0012).
+        Index(
+            "ix_reps_free_longest_idle",
+            "team",
+            "idle_since",
+            "id",
+            postgresql_where=text("availability = 'available' AND call_state = 'idle'"),
+        ),
+        Index(
+            "ix_reps_free_round_robin",
+            "team",
+            text("last_offered_at NULLS FIRST"),
+            "id",
+            postgresql_where=text("availability = 'available' AND call_state = 'idle'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))

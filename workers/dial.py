@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -44,20 +45,38 @@ async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
     claim_started = metrics.clock()  # observability
     async with sessions(ctx)() as session, session.begin():
         round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
+        slots = call_slots(ctx, round_)
     metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
     await wake_after_commit(ctx["redis"], session)
-    if round_.result == "started":
-        await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
+    await place_round(ctx, round_, slots)
     return round_.result
 
 
-async def place(ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round) -> None:
+def call_slots(ctx: dict[str, Any], round_: dialer.Round) -> list[asyncio.Task[float]]:
+    """The limiter's slots for the round's calls, asked for before the round commits so the
+    round trip to Redis runs alongside the commit's. A commit that fails leaves its slots
+    unused: a gap in the pacing, nothing more."""
+    cps = settings_of(ctx).twilio_calls_per_second
+    return [asyncio.create_task(wait_for_call_slot(ctx["redis"], cps)) for _ in round_.calls]
+
+
+async def place_round(
+    ctx: dict[str, Any], round_: dialer.Round, slots: list[asyncio.Task[float]]
+) -> None:
+    if round_.result == "started":
+        calls = zip(round_.calls, slots, strict=True)
+        await asyncio.gather(*(place(ctx, call, round_, slot) for call, slot in calls))
+
+
+async def place(
+    ctx: dict[str, Any], call: dialer.RepCall, round_: dialer.Round, slot: Awaitable[float]
+) -> None:
     settings = settings_of(ctx)
     assert round_.started_at is not None
     logs.bind(attempt=call.attempt_id)  # observability
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.dial_budget_seconds
-    await wait_for_call_slot(ctx["redis"], settings.twilio_calls_per_second)
+    await slot  # the calls-per-second limiter's
     sent_at = dialer.now()
     try:
         created, retries = await dialer.create_rep_call(
@@ -141,13 +160,14 @@ async def dial_waiting(ctx: dict[str, Any], team: str) -> int:
                 return dialed
             logs.bind(lead=lead_id)  # observability
             round_ = await dialer.start_round(session, lead_id=lead_id)
+            slots = call_slots(ctx, round_)
         metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
         if round_.result in ("not_due", "do_not_call"):  # moved to its window, or refused
             continue
         if round_.result != "started":
             return dialed
         dialed += 1
-        await asyncio.gather(*(place(ctx, call, round_) for call in round_.calls))
+        await place_round(ctx, round_, slots)
 
 
 async def cancel_ring_group(ctx: dict[str, Any], ring_group: str, winner: str) -> int:

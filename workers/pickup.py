@@ -32,7 +32,11 @@ return taken
 
 class QuickPickupWorker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        wanted = await self._reserve_slots([job_id.decode() for job_id in job_ids])
+        # A job stays in the queue until it finishes, so every poll lists the jobs running here
+        # again (a dial is running while its call is placed): asking Redis about them again
+        # would cost a round trip per poll and find them in progress.
+        ids = [job_id.decode() for job_id in job_ids]
+        wanted = await self._reserve_slots([job_id for job_id in ids if not self.runs(job_id)])
         if not wanted:
             return
         keys = [self.queue_name, *(in_progress_key_prefix + job_id for job_id in wanted)]
@@ -48,6 +52,10 @@ class QuickPickupWorker(Worker):
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+
+    def runs(self, job_id: str) -> bool:
+        task = self.tasks.get(job_id)
+        return task is not None and not task.done()
 
     async def _reserve_slots(self, job_ids: list[str]) -> list[str]:
         """A slot under max_jobs for each job, as arq reserves them, until they run out."""

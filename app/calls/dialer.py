@@ -13,14 +13,14 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from twilio.base.exceptions import TwilioRestException
 
 from app.cadences import scheduler
 from app.config import Settings, get_settings
 from app.models import Attempt, DoNotCall, Lead, Rep, Source, Team, new_id
-from app.stats import summary
 from app.webhooks.schemas import EventType
 from app.webhooks.service import emit, lead_data
 
@@ -110,32 +110,6 @@ async def reps_who_passed(session: AsyncSession, lead: Lead) -> list[UUID]:
     return [rep_id for rep_id in await session.scalars(query) if rep_id is not None]
 
 
-async def claim_reps(
-    session: AsyncSession, *, team: Team, count: int, exclude: list[UUID], at: datetime
-) -> list[Rep]:
-    """Mark up to `count` free reps of the team as ringing, in one statement."""
-    order = (
-        Rep.last_offered_at.asc().nulls_first()
-        if team.routing == "round_robin"
-        else Rep.idle_since.asc()
-    )
-    free = (
-        select(Rep.id)
-        .where(Rep.team == team.slug, Rep.availability == "available", Rep.call_state == "idle")
-        .where(Rep.id.not_in(exclude) if exclude else Rep.id.is_not(None))
-        .order_by(order, Rep.id)
-        .limit(count)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = await session.scalars(
-        update(Rep)
-        .where(Rep.id.in_(free.scalar_subquery()))
-        .values(call_state="ringing", last_offered_at=at, claim_expires_at=at + placing_lease())
-        .returning(Rep)
-    )
-    return list(claimed)
-
-
 async def untried_reps(session: AsyncSession, *, team: str, exclude: list[UUID]) -> int:
     """Reps who could still take this lead once they are free (off a call, back from away)."""
     query = select(func.count()).where(Rep.team == team)
@@ -158,13 +132,10 @@ async def start_round(session: AsyncSession, *, lead_id: UUID) -> Round:
     started = now()
     passed = await reps_who_passed(session, lead)
     count = team.ring_group_size if team.routing == "simultaneous" else 1
-    reps = await claim_reps(session, team=team, count=count, exclude=passed, at=started)
-    if not reps:
+    first_received = lead.received_at if lead.dial_round == 0 else None  # observability
+    calls = await open_attempts(session, lead, team, count=count, exclude=passed, at=started)
+    if not calls:
         return await no_rep_now(session, lead, team.slug, passed)
-    lead.dial_job_started_at = lead.dial_job_started_at or started
-    calls = open_attempts(session, lead, reps, team.routing, started)
-    await session.flush()
-    first_received = lead.received_at if lead.dial_round == 1 else None  # observability
     return Round("started", lead.id, team.slug, calls, started, first_received)
 
 
@@ -180,33 +151,110 @@ async def no_rep_now(session: AsyncSession, lead: Lead, team: str, passed: list[
     return Round("unreached", lead.id, team)
 
 
-def open_attempts(
-    session: AsyncSession, lead: Lead, reps: list[Rep], routing: str, at: datetime
+# One statement opens a round: it claims up to `count` free reps of the team (SKIP LOCKED: two
+# workers never get the same rep), opens an attempt for each and hands the lead, locked by
+# lock_due_lead, to them. As an ORM claim, add and flush it cost four round trips and the
+# flush's bookkeeping, on the path every first call waits on. The lead's first_call_at is
+# min(attempts.create_sent_at), which is the claim time until a call is placed (see
+# app.stats.summary and record_placed).
+OPEN_ROUND = """
+WITH free AS (
+    SELECT id FROM reps
+    WHERE team = :team AND availability = 'available' AND call_state = 'idle'
+      AND id <> ALL(CAST(:exclude AS uuid[]))
+    ORDER BY {order}, id
+    LIMIT :count
+    FOR UPDATE SKIP LOCKED
+), numbered AS (
+    SELECT id, row_number() OVER () AS n FROM free
+), claimed AS (
+    UPDATE reps
+    SET call_state = 'ringing', last_offered_at = :at, claim_expires_at = :lease_ends,
+        current_attempt_id = (CAST(:attempt_ids AS uuid[]))[numbered.n], updated_at = now()
+    FROM numbered
+    WHERE reps.id = numbered.id
+    RETURNING reps.id, reps.phone, reps.current_attempt_id
+), opened AS (
+    INSERT INTO attempts (id, lead_id, rep_id, ring_group, routing, status,
+                          webhook_received_at, job_started_at, create_sent_at, created_at)
+    SELECT current_attempt_id, CAST(:lead_id AS uuid), id, CAST(:ring_group AS uuid),
+           CAST(:routing AS varchar), 'placing', CAST(:received_at AS timestamptz),
+           CAST(:at AS timestamptz), CAST(:at AS timestamptz), CAST(:at AS timestamptz)
+    FROM claimed
+), handed AS (
+    UPDATE leads
+    SET live_ring_group = :ring_group, dial_due_at = NULL, status = 'dialing',
+        dial_round = dial_round + 1, touches = touches + (SELECT count(*) FROM claimed),
+        first_call_at = least(coalesce(first_call_at, :at), :at),
+        dial_job_started_at = coalesce(dial_job_started_at, :at), updated_at = now()
+    WHERE id = :lead_id AND EXISTS (SELECT FROM claimed)
+)
+SELECT id, phone, current_attempt_id FROM claimed
+"""
+ROUTING_ORDER = {  # which free rep goes first
+    "round_robin": "last_offered_at ASC NULLS FIRST",
+    "longest_idle": "idle_since ASC",
+}
+OPEN_ROUND_BY_ORDER = {
+    order: text(OPEN_ROUND.format(order=order)) for order in set(ROUTING_ORDER.values())
+}
+
+
+async def open_attempts(
+    session: AsyncSession, lead: Lead, team: Team, *, count: int, exclude: list[UUID], at: datetime
 ) -> list[RepCall]:
+    """Claim free reps and open an attempt for each; no calls when no rep is free."""
     group = new_id()
-    lead.live_ring_group, lead.dial_due_at, lead.status = group, None, "dialing"
-    lead.dial_round += 1
-    # min(attempts.create_sent_at), which is `at` until a call is placed: see app.stats.summary
-    lead.first_call_at = min(lead.first_call_at or at, at)
-    lead.touches += len(reps)
-    calls = []
-    for rep in reps:
-        attempt = Attempt(
-            id=new_id(),
-            lead_id=lead.id,
-            rep_id=rep.id,
-            ring_group=group,
-            routing=routing,
-            status="placing",
-            webhook_received_at=lead.received_at,
-            job_started_at=at,
-            create_sent_at=at,
-            created_at=at,
-        )
-        session.add(attempt)
-        rep.current_attempt_id = attempt.id
-        calls.append(RepCall(attempt.id, rep.id, rep.phone))
+    order = ROUTING_ORDER.get(team.routing, ROUTING_ORDER["longest_idle"])
+    params = {
+        "team": team.slug,
+        "exclude": exclude,
+        "count": count,
+        "at": at,
+        "lease_ends": at + placing_lease(),
+        "attempt_ids": [new_id() for _ in range(count)],
+        "lead_id": lead.id,
+        "ring_group": group,
+        "routing": team.routing,
+        "received_at": lead.received_at,
+    }
+    rows = (await session.execute(OPEN_ROUND_BY_ORDER[order], params)).all()
+    calls = [RepCall(attempt_id, rep_id, phone) for rep_id, phone, attempt_id in rows]
+    if calls:
+        mirror_round(session, lead, calls, group, at)
     return calls
+
+
+def mirror_round(
+    session: AsyncSession, lead: Lead, calls: list[RepCall], group: UUID, at: datetime
+) -> None:
+    """What OPEN_ROUND wrote, on the objects this session already holds, so that later work in
+    the same session (tests, mostly) sees the round and no flush writes it again."""
+    values = {
+        "live_ring_group": group,
+        "dial_due_at": None,
+        "status": "dialing",
+        "dial_round": lead.dial_round + 1,
+        "touches": lead.touches + len(calls),
+        "first_call_at": min(lead.first_call_at or at, at),
+        "dial_job_started_at": lead.dial_job_started_at or at,
+    }
+    for name, value in values.items():
+        set_committed_value(lead, name, value)
+    session.expire(lead, ["updated_at"])
+    for call in calls:  # reps are loaded here only when a test made them in this session
+        rep = session.identity_map.get(session.identity_key(Rep, call.rep_id))
+        if rep is not None:
+            session.expire(rep, REP_CLAIM_COLUMNS)
+
+
+REP_CLAIM_COLUMNS = [
+    "call_state",
+    "last_offered_at",
+    "claim_expires_at",
+    "current_attempt_id",
+    "updated_at",
+]
 
 
 def is_retryable(exc: Exception) -> bool:
@@ -264,6 +312,35 @@ class CarrierUnsure(CarrierFailure):
     come, the claim's lease runs out and the sweeper hands the lead on."""
 
 
+# The call's SID the moment it returns (a callback may have stored it already), the rep's lease
+# moved on to the ring time, and the lead locked for its first_call_at: one statement, row
+# locks taken attempt, rep, lead, as everywhere.
+RECORD_PLACED = text(
+    """
+WITH placed AS (
+    UPDATE attempts
+    SET rep_call_sid = coalesce(rep_call_sid, CAST(:sid AS varchar)),
+        create_sent_at = CAST(:sent_at AS timestamptz),
+        sid_returned_at = CAST(:at AS timestamptz),
+        queue_time_ms = CAST(:queue_time_ms AS integer),
+        carrier_retries = CAST(:retries AS integer),
+        status = coalesce(nullif(status, 'placing'), 'ringing')
+    WHERE id = CAST(:attempt_id AS uuid) AND ended_at IS NULL
+    RETURNING lead_id
+), leased AS (
+    UPDATE reps SET claim_expires_at = CAST(:lease_ends AS timestamptz), updated_at = now()
+    FROM placed
+    WHERE reps.id = CAST(:rep_id AS uuid) AND reps.current_attempt_id = CAST(:attempt_id AS uuid)
+      AND reps.claim_expires_at IS NOT NULL
+    RETURNING reps.id
+)
+SELECT leads.id FROM leads JOIN placed ON placed.lead_id = leads.id
+WHERE (SELECT count(*) FROM leased) >= 0
+FOR UPDATE OF leads
+"""
+)
+
+
 async def record_placed(
     session: AsyncSession,
     *,
@@ -279,29 +356,24 @@ async def record_placed(
     False when the attempt was closed meanwhile (its lease ran out): the call must not ring on.
     """
     at = now()
-    stored = await session.scalar(
-        update(Attempt)
-        .where(Attempt.id == call.attempt_id, Attempt.ended_at.is_(None))
-        .values(
-            rep_call_sid=func.coalesce(Attempt.rep_call_sid, sid),
-            create_sent_at=sent_at,
-            sid_returned_at=at,
-            queue_time_ms=queue_time_ms,
-            carrier_retries=retries,
-            status=func.coalesce(func.nullif(Attempt.status, "placing"), "ringing"),
-        )
-        .returning(Attempt.lead_id)
-    )
-    if stored is None:
+    values = {
+        "sid": sid,
+        "sent_at": sent_at,
+        "at": at,
+        "queue_time_ms": queue_time_ms,
+        "retries": retries,
+        "attempt_id": call.attempt_id,
+        "rep_id": call.rep_id,
+        "lease_ends": at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE,
+    }
+    lead_id = await session.scalar(RECORD_PLACED, values)
+    if lead_id is None:
         return False
+    # The attempt's create_sent_at moved from the claim to the send: the lead's first_call_at,
+    # min(create_sent_at) (app.stats.summary), read now that the lead is locked, so two calls
+    # of one ring group placed at once cannot each miss the other's time.
+    first = select(func.min(Attempt.create_sent_at)).where(Attempt.lead_id == lead_id)
     await session.execute(
-        update(Rep)
-        .where(
-            Rep.id == call.rep_id,
-            Rep.current_attempt_id == call.attempt_id,
-            Rep.claim_expires_at.is_not(None),
-        )
-        .values(claim_expires_at=at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE)
+        update(Lead).where(Lead.id == lead_id).values(first_call_at=first.scalar_subquery())
     )
-    await summary.recompute_first_call(session, stored)  # last: attempt, rep, then lead
     return True

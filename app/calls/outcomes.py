@@ -7,11 +7,11 @@ dial, teams with a rep just freed, ring groups to cancel) to enqueue after the c
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from arq.connections import ArqRedis
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, TextClause, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,11 +104,23 @@ async def record_event(
 
 
 async def lock_attempt(session: AsyncSession, attempt_id: UUID) -> Attempt | None:
-    return await session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    # populate_existing: an attempt this session holds may predate a statement that changed it
+    # (REP_PROGRESS); the locked row is the truth.
+    return await session.scalar(
+        select(Attempt)
+        .where(Attempt.id == attempt_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 async def lock_lead(session: AsyncSession, lead_id: UUID) -> Lead:
-    lead = await session.scalar(select(Lead).where(Lead.id == lead_id).with_for_update())
+    lead = await session.scalar(
+        select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     assert lead is not None
     return lead
 
@@ -117,41 +129,157 @@ async def rep_status(
     session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
 ) -> FollowUps:
     """A status callback of the rep's leg."""
+    if params.get("CallStatus", "") not in TERMINAL_STATUSES:
+        await rep_progress(session, attempt_id=attempt_id, params=params)
+        return FollowUps()
     follow = FollowUps()
-    # Lock the attempt before storing the event: the event's foreign key takes a share lock on
-    # the attempt, and two callbacks upgrading share locks at once would deadlock.
-    attempt = await lock_attempt(session, attempt_id)
-    if attempt is None:
+    attempt = await store_rep_end(session, attempt_id=attempt_id, params=params)
+    if attempt is None:  # no such attempt, or a retry of a callback already stored
         return follow
-    if not await record_event(session, attempt_id=attempt_id, leg="rep", params=params):
-        return follow
-    at, status = event_time(params), params.get("CallStatus", "")
     attempt.rep_call_sid = attempt.rep_call_sid or params.get("CallSid")
-    # The carrier has the call: its lease is over. Only the first callback finds one to end, so
-    # the others write no new row version of the rep.
-    await session.execute(
-        update(Rep)
-        .where(
-            Rep.id == attempt.rep_id,
-            Rep.current_attempt_id == attempt.id,
-            Rep.claim_expires_at.is_not(None),
+    if attempt.ended_at is None:
+        await finish_attempt(
+            session, attempt, params["CallStatus"], params, event_time(params), follow
         )
-        .values(claim_expires_at=None)
-    )
-    if status == "ringing":
-        attempt.rep_ringing_at = attempt.rep_ringing_at or at
+    return follow
+
+
+# A rep leg's last callback: lock the attempt, store the event once and end the rep's claim
+# lease in one statement, which returns the attempt only when the event is new. The attempt is
+# locked before the event is stored: the event's foreign key takes a share lock on the attempt,
+# and two callbacks upgrading share locks at once would deadlock.
+STORE_REP_END = text(
+    """
+WITH target AS (
+    SELECT id, rep_id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+), stored AS (
+    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'rep', :payload
+    FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING attempt_id
+), released AS (
+    UPDATE reps SET claim_expires_at = NULL, updated_at = now()
+    FROM target JOIN stored ON stored.attempt_id = target.id
+    WHERE reps.id = target.rep_id AND reps.current_attempt_id = target.id
+      AND reps.claim_expires_at IS NOT NULL
+)
+SELECT attempts.* FROM attempts JOIN stored ON stored.attempt_id = attempts.id
+"""
+).bindparams(bindparam("payload", type_=JSONB()))
+
+
+async def store_rep_end(
+    session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
+) -> Attempt | None:
+    values = {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": params.get("CallStatus", ""),
+        "payload": params,
+    }
+    query = select(Attempt).from_statement(STORE_REP_END)
+    result = await session.execute(query, values, execution_options={"populate_existing": True})
+    return result.scalar_one_or_none()
+
+
+# The attempt's columns outbound events carry (app.webhooks.service.attempt_data), returned by
+# the statements below that write an attempt without loading it into the ORM.
+EVENT_COLUMNS = (
+    "id",
+    "lead_id",
+    "rep_id",
+    "outcome",
+    "answered_by",
+    "ring_seconds",
+    "talk_seconds",
+    "total_seconds",
+    "create_sent_at",
+    "rep_answered_at",
+    "lead_answered_at",
+    "ended_at",
+)
+
+
+def attempt_statement(sql: str) -> TextClause:
+    """A statement RETURNING {columns}: the event columns of the attempts it wrote."""
+    columns = ", ".join(f"attempts.{name}" for name in EVENT_COLUMNS)
+    statement = text(sql.format(columns=columns))
+    if ":payload" in sql:  # a callback's parameters, stored as they came
+        statement = statement.bindparams(bindparam("payload", type_=JSONB()))
+    return statement
+
+
+async def attempt_returned(
+    session: AsyncSession, statement: TextClause, values: dict[str, Any]
+) -> Attempt | None:
+    """The attempt the statement wrote, as a detached object for the events it owes."""
+    row = (await session.execute(statement, values)).one_or_none()
+    return None if row is None else Attempt(**dict(zip(EVENT_COLUMNS, row, strict=True)))
+
+
+# A rep leg's initiated, ringing and answered callbacks in one statement each: lock the
+# attempt, store the event once, and only when it is new stamp the attempt, end the rep's claim
+# lease and lower the lead's first_rep_answered_at (app.stats.summary). The attempt is locked
+# first, as in rep_status, and the rep before the lead, as in finish_attempt.
+REP_PROGRESS = attempt_statement(
+    """
+WITH target AS (
+    SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+), stored AS (
+    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'rep', :payload
+    FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING attempt_id
+), progressed AS (
+    UPDATE attempts
+    SET rep_call_sid = coalesce(rep_call_sid, CAST(:call_sid AS varchar)),
+        rep_ringing_at = CASE WHEN CAST(:status AS varchar) = 'ringing'
+            THEN coalesce(rep_ringing_at, CAST(:at AS timestamptz)) ELSE rep_ringing_at END,
+        rep_answered_at = CASE WHEN CAST(:status AS varchar) = 'in-progress'
+            THEN coalesce(rep_answered_at, CAST(:at AS timestamptz)) ELSE rep_answered_at END
+    FROM stored
+    WHERE attempts.id = stored.attempt_id
+    RETURNING {columns}
+), released AS (
+    UPDATE reps SET claim_expires_at = NULL, updated_at = now()
+    FROM progressed
+    WHERE reps.id = progressed.rep_id AND reps.current_attempt_id = progressed.id
+      AND reps.claim_expires_at IS NOT NULL
+    RETURNING reps.id
+), answered AS (
+    UPDATE leads SET first_rep_answered_at = progressed.rep_answered_at, updated_at = now()
+    FROM progressed
+    WHERE CAST(:status AS varchar) = 'in-progress' AND leads.id = progressed.lead_id
+      AND (leads.first_rep_answered_at IS NULL
+           OR leads.first_rep_answered_at > progressed.rep_answered_at)
+      AND (SELECT count(*) FROM released) >= 0
+)
+SELECT * FROM progressed
+"""
+)
+
+
+async def rep_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+    """The rep's phone was dialed, rings or answered: nothing here needs the ORM."""
+    status = params.get("CallStatus", "")
+    values = {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": status,
+        "payload": params,
+        "call_sid": params.get("CallSid"),
+        "at": event_time(params),
+    }
+    attempt = await attempt_returned(session, REP_PROGRESS, values)
+    if attempt is not None and status == "ringing":
         await emit(
             session,
             type=EventType.call_rep_ringing,
             data=attempt_data(attempt),
             lead_id=attempt.lead_id,
         )
-    elif status == "in-progress":
-        attempt.rep_answered_at = attempt.rep_answered_at or at
-        await summary.first_rep_answer(session, attempt)
-    elif status in TERMINAL_STATUSES and attempt.ended_at is None:
-        await finish_attempt(session, attempt, status, params, at, follow)
-    return follow
 
 
 def rep_leg_outcome(attempt: Attempt, status: str, lead: Lead) -> str:
@@ -272,28 +400,80 @@ async def hand_on_if_round_over(
     follow.dial_leads.append((lead.id, lead.dial_round))
 
 
+@dataclass(frozen=True)
+class Bridge:
+    """A rep who pressed 1 and won the lead: whom to dial, and as whom."""
+
+    lead_phone: str
+    caller_id: str | None  # the source's; None for the account's default
+    routing: str
+    ring_group: UUID
+
+
+# First rep to press 1 takes the lead: the compare-and-set on the lead makes it one winner, and
+# the winner's attempt is stamped in the same statement, which also reads whom to dial. The
+# attempt is locked before the lead, as everywhere.
+ACCEPT_OFFER = text(
+    """
+WITH target AS (
+    SELECT id, lead_id, ring_group FROM attempts
+    WHERE id = CAST(:attempt_id AS uuid) AND ended_at IS NULL AND outcome IS NULL
+    FOR UPDATE
+), won AS (
+    UPDATE leads SET accepted_attempt_id = target.id, status = 'connecting', updated_at = now()
+    FROM target
+    WHERE leads.id = target.lead_id AND leads.live_ring_group = target.ring_group
+      AND leads.accepted_attempt_id IS NULL AND leads.status <> ALL(CAST(:closed AS text[]))
+    RETURNING leads.phone, leads.source_id
+), accepted AS (
+    UPDATE attempts
+    SET digits = CAST(:digits AS varchar), rep_accepted_at = CAST(:at AS timestamptz),
+        status = 'bridging'
+    FROM won
+    WHERE attempts.id = CAST(:attempt_id AS uuid)
+    RETURNING attempts.routing, attempts.ring_group
+)
+SELECT won.phone, sources.caller_id, accepted.routing, accepted.ring_group
+FROM won CROSS JOIN accepted JOIN sources ON sources.id = won.source_id
+"""
+)
+
+
+async def accept_offer(session: AsyncSession, *, attempt_id: UUID, digits: str) -> Bridge | None:
+    values = {
+        "attempt_id": attempt_id,
+        "closed": sorted(scheduler.CLOSED_STATUSES),
+        "digits": digits,
+        "at": datetime.now(UTC),
+    }
+    row = (await session.execute(ACCEPT_OFFER, values)).one_or_none()
+    return None if row is None else Bridge(*row)
+
+
 async def rep_choice(
     session: AsyncSession, *, attempt_id: UUID, digits: str
-) -> tuple[Attempt | None, bool, FollowUps]:
-    """The rep's key after the whisper. Returns (attempt, accepted, follow-ups)."""
+) -> tuple[Bridge | None, FollowUps]:
+    """The rep's key after the whisper: the bridge to place if it won the lead."""
     follow = FollowUps()
+    if digits == "1" and (
+        bridge := await accept_offer(session, attempt_id=attempt_id, digits=digits)
+    ):
+        if bridge.routing == "simultaneous":
+            await cancel_siblings(session, bridge.ring_group, winner=attempt_id)
+            follow.cancel_groups.append((bridge.ring_group, attempt_id))
+        return bridge, follow
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None or attempt.ended_at is not None or attempt.outcome is not None:
-        return attempt, False, follow
+        return None, follow
+    # A pass, or a 1 pressed after another rep won the lead (or it closed meanwhile).
     attempt.digits = digits
-    if digits == "1" and await win_lead(session, attempt):
-        attempt.rep_accepted_at, attempt.status = datetime.now(UTC), "bridging"
-        if attempt.routing == "simultaneous":
-            await cancel_siblings(session, attempt)
-            follow.cancel_groups.append((attempt.ring_group, attempt.id))
-        return attempt, True, follow
     attempt.outcome = pass_outcome(digits, lost_race=digits == "1")
     lead = await lock_lead(session, attempt.lead_id)
     await hand_on_if_round_over(session, lead, attempt, follow)
-    return attempt, False, follow
+    return None, follow
 
 
-async def cancel_siblings(session: AsyncSession, winner: Attempt) -> None:
+async def cancel_siblings(session: AsyncSession, ring_group: UUID, *, winner: UUID) -> None:
     """The other legs of a simultaneous ring lost. A leg locked right now is skipped: its own
     callback holds it and may be waiting for the lead, which the winner holds, so waiting for
     that leg could deadlock. A skipped leg is hung up all the same, and ends `canceled` when its
@@ -301,8 +481,8 @@ async def cancel_siblings(session: AsyncSession, winner: Attempt) -> None:
     siblings = (
         select(Attempt.id)
         .where(
-            Attempt.ring_group == winner.ring_group,
-            Attempt.id != winner.id,
+            Attempt.ring_group == ring_group,
+            Attempt.id != winner,
             Attempt.outcome.is_(None),
         )
         .with_for_update(skip_locked=True)
@@ -318,92 +498,235 @@ def pass_outcome(digits: str, *, lost_race: bool) -> str:
     return "rep_declined" if digits else "rep_no_answer"
 
 
-async def win_lead(session: AsyncSession, attempt: Attempt) -> bool:
-    """First rep to press 1 takes the lead; the compare-and-set makes it one winner."""
-    won = await session.scalar(
-        update(Lead)
-        .where(
-            Lead.id == attempt.lead_id,
-            Lead.live_ring_group == attempt.ring_group,
-            Lead.accepted_attempt_id.is_(None),
-            Lead.status.not_in(scheduler.CLOSED_STATUSES),
-        )
-        .values(accepted_attempt_id=attempt.id, status="connecting")
-        .returning(Lead.id)
-    )
-    return won is not None
+@dataclass(frozen=True)
+class Offer:
+    """What the whisper tells a rep who answered about the lead on offer."""
+
+    attempt_id: UUID
+    source_name: str
+    full_name: str | None
+    first_name: str | None
+    last_name: str | None
+    fields: dict[str, str]
+    phone_raw: str
+    email: str | None
 
 
-async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> tuple[Attempt | None, bool]:
-    """The rep picked up and the whisper is about to play. False if the lead is gone."""
-    attempt = await lock_attempt(session, attempt_id)
-    if attempt is None or attempt.ended_at is not None:
-        return attempt, False
-    attempt.rep_answered_at = attempt.rep_answered_at or datetime.now(UTC)
-    await summary.first_rep_answer(session, attempt)
-    lead = await session.get(Lead, attempt.lead_id)
-    taken = lead is None or (
-        lead.accepted_attempt_id is not None or lead.live_ring_group != attempt.ring_group
-    )
-    return attempt, not taken
+# The rep picked up: stamp the answer, lower the lead's first_rep_answered_at
+# (app.stats.summary) and read what the whisper says, in one statement. The lead is offered
+# still when its live ring group is this attempt's and nobody accepted it yet.
+REP_ANSWERED = text(
+    """
+WITH target AS (
+    SELECT id FROM attempts
+    WHERE id = CAST(:attempt_id AS uuid) AND ended_at IS NULL
+    FOR UPDATE
+), answered AS (
+    UPDATE attempts SET rep_answered_at = coalesce(rep_answered_at, CAST(:at AS timestamptz))
+    FROM target
+    WHERE attempts.id = target.id
+    RETURNING attempts.id, attempts.lead_id, attempts.ring_group, attempts.rep_answered_at
+), lowered AS (
+    UPDATE leads SET first_rep_answered_at = answered.rep_answered_at, updated_at = now()
+    FROM answered
+    WHERE leads.id = answered.lead_id
+      AND (leads.first_rep_answered_at IS NULL
+           OR leads.first_rep_answered_at > answered.rep_answered_at)
+)
+SELECT answered.id, sources.name, leads.full_name, leads.first_name, leads.last_name,
+       leads.fields, leads.phone_raw, leads.email,
+       leads.accepted_attempt_id IS NULL AND leads.live_ring_group = answered.ring_group
+FROM answered
+JOIN leads ON leads.id = answered.lead_id
+JOIN sources ON sources.id = leads.source_id
+"""
+)
+
+
+async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> Offer | None:
+    """The rep picked up and the whisper is about to play. None if the lead is gone."""
+    values = {"attempt_id": attempt_id, "at": datetime.now(UTC)}
+    row = (await session.execute(REP_ANSWERED, values)).one_or_none()
+    if row is None or not row[-1]:
+        return None
+    return Offer(*row[:-1])
+
+
+@dataclass(frozen=True)
+class DialResult:
+    outcome: str | None
+    disposition: str | None
+
+
+# The <Dial> to the lead ended: the attempt's outcome (a first report only; a retry changes
+# nothing) and the lead's connected_at lowered when it connected (app.stats.summary).
+DIAL_RESULT = text(
+    """
+WITH target AS (
+    SELECT id, outcome, disposition FROM attempts WHERE id = CAST(:attempt_id AS uuid)
+    FOR UPDATE
+), resulted AS (
+    UPDATE attempts
+    SET lead_call_sid = coalesce(lead_call_sid, CAST(:dial_sid AS varchar)),
+        talk_seconds = CAST(:talk_seconds AS integer),
+        answered_by = coalesce(CAST(:answered_by AS varchar), nullif(answered_by, '')),
+        outcome = CASE
+            WHEN NOT CAST(:bridged AS boolean) THEN CAST(:unbridged_outcome AS varchar)
+            WHEN starts_with(coalesce(CAST(:answered_by AS varchar), answered_by, ''), 'machine')
+                THEN 'lead_voicemail'
+            ELSE 'connected' END
+    FROM target
+    WHERE attempts.id = target.id AND target.outcome IS NULL
+    RETURNING attempts.lead_id, attempts.outcome, attempts.lead_answered_at, attempts.disposition
+), lowered AS (
+    UPDATE leads SET connected_at = resulted.lead_answered_at, updated_at = now()
+    FROM resulted
+    WHERE leads.id = resulted.lead_id AND resulted.outcome = 'connected'
+      AND resulted.lead_answered_at IS NOT NULL
+      AND (leads.connected_at IS NULL OR leads.connected_at > resulted.lead_answered_at)
+)
+SELECT outcome, disposition FROM resulted
+UNION ALL
+SELECT outcome, disposition FROM target WHERE outcome IS NOT NULL
+"""
+)
 
 
 async def dial_result(
     session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
-) -> Attempt | None:
+) -> DialResult | None:
     """The <Dial> to the lead ended: connected, or why not."""
-    attempt = await lock_attempt(session, attempt_id)
-    if attempt is None or attempt.outcome is not None:
-        return attempt
     status = params.get("DialCallStatus", "")
-    attempt.lead_call_sid = attempt.lead_call_sid or params.get("DialCallSid")
-    attempt.talk_seconds = int(params.get("DialCallDuration") or 0)
-    answered_by = params.get("AnsweredBy") or attempt.answered_by or ""
-    attempt.answered_by = answered_by or None
-    if status in ("completed", "answered"):
-        attempt.outcome = "lead_voicemail" if answered_by.startswith("machine") else "connected"
-    else:
-        attempt.outcome = DIAL_OUTCOMES.get(status, "failed")
-    await summary.first_connection(session, attempt)
-    return attempt
+    values = {
+        "attempt_id": attempt_id,
+        "dial_sid": params.get("DialCallSid"),
+        "talk_seconds": int(params.get("DialCallDuration") or 0),
+        "answered_by": params.get("AnsweredBy") or None,
+        "bridged": status in ("completed", "answered"),
+        "unbridged_outcome": DIAL_OUTCOMES.get(status, "failed"),
+    }
+    row = (await session.execute(DIAL_RESULT, values)).one_or_none()
+    return None if row is None else DialResult(*row)
+
+
+# The rep's key after the call: the attempt's disposition, once, and the lead's, with the
+# attempt locked before the lead as everywhere.
+RECORD_DISPOSITION = attempt_statement(
+    """
+WITH target AS (
+    SELECT id FROM attempts
+    WHERE id = CAST(:attempt_id AS uuid) AND disposition IS NULL
+    FOR UPDATE
+), recorded AS (
+    UPDATE attempts
+    SET disposition = CAST(:disposition AS varchar), disposition_at = CAST(:at AS timestamptz)
+    FROM target
+    WHERE attempts.id = target.id
+    RETURNING {columns}
+), steered AS (
+    UPDATE leads
+    SET disposition = CAST(:disposition AS varchar), disposition_at = CAST(:at AS timestamptz),
+        updated_at = now()
+    FROM recorded
+    WHERE leads.id = recorded.lead_id
+)
+SELECT * FROM recorded
+"""
+)
 
 
 async def record_disposition(session: AsyncSession, *, attempt_id: UUID, digits: str) -> str | None:
     """The rep's key after talking to the lead; it steers the follow-up (see scheduler)."""
     disposition = DISPOSITIONS.get(digits)
-    attempt = await lock_attempt(session, attempt_id)
-    if disposition is None or attempt is None or attempt.disposition is not None:
+    if disposition is None:
         return None
-    at = datetime.now(UTC)
-    attempt.disposition, attempt.disposition_at = disposition, at
-    lead = await lock_lead(session, attempt.lead_id)
-    lead.disposition, lead.disposition_at = disposition, at
+    values = {"attempt_id": attempt_id, "disposition": disposition, "at": datetime.now(UTC)}
+    attempt = await attempt_returned(session, RECORD_DISPOSITION, values)
+    if attempt is None:
+        return None
     data = {**attempt_data(attempt), "disposition": disposition}
-    await emit(session, type=EventType.lead_disposition, data=data, lead_id=lead.id)
+    await emit(session, type=EventType.lead_disposition, data=data, lead_id=attempt.lead_id)
     return disposition
+
+
+# A status callback of the lead's leg, the <Number> of the bridge: the event stored once, and
+# only when it is new the attempt stamped and the lead's connected_at lowered when the bridge
+# already reported a connection (app.stats.summary). A machine's answer takes the ORM path
+# (lead_status), which may have to correct the outcome.
+LEAD_PROGRESS = attempt_statement(
+    """
+WITH target AS (
+    SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+), stored AS (
+    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'lead', :payload
+    FROM target
+    ON CONFLICT DO NOTHING
+    RETURNING attempt_id
+), progressed AS (
+    UPDATE attempts
+    SET lead_call_sid = coalesce(lead_call_sid, CAST(:call_sid AS varchar)),
+        answered_by = coalesce(CAST(:answered_by AS varchar), answered_by),
+        lead_answered_at = CASE WHEN CAST(:status AS varchar) = 'in-progress'
+            THEN coalesce(lead_answered_at, CAST(:at AS timestamptz)) ELSE lead_answered_at END
+    FROM stored
+    WHERE attempts.id = stored.attempt_id
+    RETURNING {columns}
+), lowered AS (
+    UPDATE leads SET connected_at = progressed.lead_answered_at, updated_at = now()
+    FROM progressed
+    WHERE CAST(:status AS varchar) = 'in-progress' AND leads.id = progressed.lead_id
+      AND progressed.outcome = 'connected'
+      AND (leads.connected_at IS NULL OR leads.connected_at > progressed.lead_answered_at)
+)
+SELECT * FROM progressed
+"""
+)
 
 
 async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
     """A status callback of the lead's leg (the <Number> of the bridge)."""
+    if not params.get("AnsweredBy", "").startswith("machine"):
+        await lead_progress(session, attempt_id=attempt_id, params=params)
+        return
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None:
         return
     if not await record_event(session, attempt_id=attempt_id, leg="lead", params=params):
         return
     attempt.lead_call_sid = attempt.lead_call_sid or params.get("CallSid")
-    if params.get("AnsweredBy"):
-        attempt.answered_by = params["AnsweredBy"]
-        await correct_to_voicemail(session, attempt)
+    attempt.answered_by = params["AnsweredBy"]
+    await correct_to_voicemail(session, attempt)
     if params.get("CallStatus") == "in-progress":
         attempt.lead_answered_at = attempt.lead_answered_at or event_time(params)
         await summary.first_connection(session, attempt)  # when dial_result came first
     if params.get("CallStatus") == "in-progress" and attempt.outcome is None:
-        await emit(
-            session,
-            type=EventType.call_connected,
-            data=attempt_data(attempt),
-            lead_id=attempt.lead_id,
-        )
+        await emit_connected(session, attempt)
+
+
+async def lead_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
+    """The lead's leg answered or ended, a person (or nobody) on it: no ORM needed."""
+    values = {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": params.get("CallStatus", ""),
+        "payload": params,
+        "call_sid": params.get("CallSid"),
+        "answered_by": params.get("AnsweredBy") or None,
+        "at": event_time(params),
+    }
+    attempt = await attempt_returned(session, LEAD_PROGRESS, values)
+    if attempt is not None and values["status"] == "in-progress" and attempt.outcome is None:
+        await emit_connected(session, attempt)
+
+
+async def emit_connected(session: AsyncSession, attempt: Attempt) -> None:
+    await emit(
+        session,
+        type=EventType.call_connected,
+        data=attempt_data(attempt),
+        lead_id=attempt.lead_id,
+    )
 
 
 async def fail_attempt(

@@ -1,6 +1,8 @@
 """TwiML and status callbacks for the carrier. Every request is checked with X-Twilio-Signature
 against PUBLIC_BASE_URL, always: there is no switch to turn it off."""
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -14,9 +16,8 @@ from twilio.request_validator import RequestValidator
 
 from app.calls import outcomes
 from app.config import get_settings
-from app.db import SessionDep
-from app.errors import Forbidden
-from app.models import Lead, Source
+from app.db import SessionDep, get_session
+from app.errors import Forbidden, InvalidField
 from app.queue import wake_after_commit
 from app.voice import twiml
 
@@ -66,69 +67,105 @@ async def after_commit(call: Callback, follow: outcomes.FollowUps) -> None:
     await wake_after_commit(call.arq, call.session)
 
 
+# The voice routes below open their callback themselves rather than through FastAPI's
+# dependency solving (SessionDep, CallbackDep, a validated query parameter): carrier callbacks
+# are most of the API's requests, ten or so per lead, and solving cost more CPU per callback
+# than its statement. The SMS callbacks, a few per lead at most, keep CallbackDep.
+session_scope = asynccontextmanager(get_session)
+
+
+def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """SessionDep's session: committed on success, rolled back on error, and replaced as a
+    Depends(get_session) would be by the app's dependency_overrides (the tests' savepoint)."""
+    override = request.app.dependency_overrides.get(get_session)
+    return session_scope() if override is None else asynccontextmanager(override)()
+
+
+@asynccontextmanager
+async def voice_callback(request: Request) -> AsyncIterator[tuple[UUID, Callback]]:
+    """The attempt the callback is about and what CallbackDep gives, signature checked first."""
+    params = await signed_params(request)
+    attempt = attempt_of(request)
+    async with request_session(request) as session:
+        yield attempt, Callback(params, session, request.app.state.arq)
+
+
+def attempt_of(request: Request) -> UUID:
+    """The `attempt` the dialer put in the callback's URL, refused as FastAPI refuses a bad
+    UUID query parameter."""
+    try:
+        return UUID(request.query_params["attempt"])
+    except (KeyError, ValueError) as exc:
+        raise InvalidField("Input should be a valid UUID", field="attempt") from exc
+
+
+NO_CONTENT = 204
+
+
 @router.post("/voice/rep")
-async def rep_answered(attempt: UUID, call: CallbackDep) -> Response:
-    session = call.session
-    found, still_offered = await outcomes.rep_answered(session, attempt_id=attempt)
-    if found is None or not still_offered:
+async def rep_answered(request: Request) -> Response:
+    async with voice_callback(request) as (attempt, call):
+        offer = await outcomes.rep_answered(call.session, attempt_id=attempt)
+    if offer is None:
         return xml(twiml.goodbye("Another rep has taken this lead. Thank you."))
-    lead = await session.get(Lead, found.lead_id)
-    assert lead is not None
-    source = await session.get(Source, lead.source_id)
-    assert source is not None
-    base = get_settings().public_base_url.rstrip("/")
-    choice = twiml.attempt_urls(base, found)["choice"]
-    return xml(twiml.whisper(lead, source, choice, get_settings().whisper_gather_seconds))
+    settings = get_settings()
+    choice = twiml.attempt_urls(settings.public_base_url.rstrip("/"), attempt)["choice"]
+    return xml(twiml.whisper(offer, choice, settings.whisper_gather_seconds))
 
 
 @router.post("/voice/choice")
-async def rep_choice(attempt: UUID, call: CallbackDep) -> Response:
-    session, digits = call.session, call.params.get("Digits", "")
-    found, accepted, follow = await outcomes.rep_choice(session, attempt_id=attempt, digits=digits)
-    if found is None or not accepted:
+async def rep_choice(request: Request) -> Response:
+    async with voice_callback(request) as (attempt, call):
+        digits = call.params.get("Digits", "")
+        bridge, follow = await outcomes.rep_choice(call.session, attempt_id=attempt, digits=digits)
         await after_commit(call, follow)
+    if bridge is None:
         return xml(twiml.goodbye("Passing this lead on." if digits else None))
-    lead = await session.get(Lead, found.lead_id)
-    source = await session.get(Source, lead.source_id) if lead else None
-    assert lead is not None and source is not None
     settings = get_settings()
-    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found)
-    document = twiml.bridge(
-        lead, source.caller_id or settings.caller_id, urls, settings.lead_ring_timeout_seconds
+    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), attempt)
+    return xml(
+        twiml.bridge(
+            bridge.lead_phone,
+            bridge.caller_id or settings.caller_id,
+            urls,
+            settings.lead_ring_timeout_seconds,
+        )
     )
-    await after_commit(call, follow)
-    return xml(document)
 
 
 @router.post("/voice/dial-result")
-async def dial_result(attempt: UUID, call: CallbackDep) -> Response:
-    found = await outcomes.dial_result(call.session, attempt_id=attempt, params=call.params)
-    ask = found is not None and found.outcome == "connected" and found.disposition is None
+async def dial_result(request: Request) -> Response:
+    async with voice_callback(request) as (attempt, call):
+        found = await outcomes.dial_result(call.session, attempt_id=attempt, params=call.params)
+        await after_commit(call, outcomes.FollowUps())
     settings = get_settings()
-    document = twiml.goodbye()
-    if found is not None and ask:
-        urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), found)
-        document = twiml.disposition_prompt(urls["disposition"], settings.whisper_gather_seconds)
-    await after_commit(call, outcomes.FollowUps())
-    return xml(document)
+    if found is None or found.outcome != "connected" or found.disposition is not None:
+        return xml(twiml.goodbye())
+    urls = twiml.attempt_urls(settings.public_base_url.rstrip("/"), attempt)
+    return xml(twiml.disposition_prompt(urls["disposition"], settings.whisper_gather_seconds))
 
 
 @router.post("/voice/disposition")
-async def disposition(attempt: UUID, call: CallbackDep) -> Response:
-    recorded = await outcomes.record_disposition(
-        call.session, attempt_id=attempt, digits=call.params.get("Digits", "")
-    )
-    await after_commit(call, outcomes.FollowUps())
+async def disposition(request: Request) -> Response:
+    async with voice_callback(request) as (attempt, call):
+        recorded = await outcomes.record_disposition(
+            call.session, attempt_id=attempt, digits=call.params.get("Digits", "")
+        )
+        await after_commit(call, outcomes.FollowUps())
     return xml(twiml.goodbye("Thank you." if recorded else None))
 
 
-@router.post("/status/rep", status_code=204)
-async def rep_status(attempt: UUID, call: CallbackDep) -> None:
-    follow = await outcomes.rep_status(call.session, attempt_id=attempt, params=call.params)
-    await after_commit(call, follow)
+@router.post("/status/rep", status_code=NO_CONTENT)
+async def rep_status(request: Request) -> Response:
+    async with voice_callback(request) as (attempt, call):
+        follow = await outcomes.rep_status(call.session, attempt_id=attempt, params=call.params)
+        await after_commit(call, follow)
+    return Response(status_code=NO_CONTENT)
 
 
-@router.post("/status/lead", status_code=204)
-async def lead_status(attempt: UUID, call: CallbackDep) -> None:
-    await outcomes.lead_status(call.session, attempt_id=attempt, params=call.params)
-    await after_commit(call, outcomes.FollowUps())
+@router.post("/status/lead", status_code=NO_CONTENT)
+async def lead_status(request: Request) -> Response:
+    async with voice_callback(request) as (attempt, call):
+        await outcomes.lead_status(call.session, attempt_id=attempt, params=call.params)
+        await after_commit(call, outcomes.FollowUps())
+    return Response(status_code=NO_CONTENT)

@@ -1,42 +1,44 @@
 """The TwiML the rep hears: the whisper, the bridge to the lead, and the goodbyes."""
 
+from uuid import UUID
+
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from app.models import Attempt, Lead, Source
+from app.calls.outcomes import Offer
 
 WHISPER_FIELD_LIMIT = 3
 WHISPER_CHARS = 160
 IDENTITY_FIELDS = {"name", "first_name", "last_name", "full_name", "phone", "email"}
 
 
-def lead_name(lead: Lead) -> str:
-    parts = [lead.first_name, lead.last_name]
-    return lead.full_name or " ".join(p for p in parts if p) or "a new lead"
+def lead_name(offer: Offer) -> str:
+    parts = [offer.first_name, offer.last_name]
+    return offer.full_name or " ".join(p for p in parts if p) or "a new lead"
 
 
-def what_they_said(lead: Lead) -> str:
+def what_they_said(offer: Offer) -> str:
     """A few of the form's own answers, short: enough for the rep to open the call well."""
     answers = [
         f"{key}: {value}"
-        for key, value in lead.fields.items()
+        for key, value in offer.fields.items()
         if value
         and key.lower() not in IDENTITY_FIELDS
-        and value not in (lead.phone_raw, lead.email)
+        and value not in (offer.phone_raw, offer.email)
     ][:WHISPER_FIELD_LIMIT]
     text = ". ".join(answers)
     return text if len(text) <= WHISPER_CHARS else text[: WHISPER_CHARS - 3] + "..."
 
 
-def whisper(lead: Lead, source: Source, choice_url: str, gather_seconds: int) -> str:
+def whisper(offer: Offer, choice_url: str, gather_seconds: int) -> str:
     return one_key(
         choice_url,
         gather_seconds,
-        f"New lead from {source.name}: {lead_name(lead)}. {what_they_said(lead)}",
+        f"New lead from {offer.source_name}: {lead_name(offer)}. {what_they_said(offer)}",
         "Press 1 to call them now. Press 3 to pass.",
     )
 
 
-def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
+def bridge(lead_phone: str, caller_id: str, urls: dict[str, str], ring_seconds: int) -> str:
     response = VoiceResponse()
     # Machine detection only labels the call: the rep stays on, and a short voicemail that
     # names them makes the next call more likely to be answered.
@@ -49,7 +51,7 @@ def bridge(lead: Lead, caller_id: str, urls: dict[str, str], ring_seconds: int) 
         method="POST",
     )
     dial.number(
-        lead.phone,
+        lead_phone,
         status_callback=urls["lead_status"],
         # Only what the outcome needs: the Dial action already reports how the leg ended.
         status_callback_event="answered completed",
@@ -95,8 +97,8 @@ def goodbye(message: str | None = None) -> str:
     return str(response)
 
 
-def attempt_urls(base: str, attempt: Attempt) -> dict[str, str]:
-    query = f"?attempt={attempt.id}"
+def attempt_urls(base: str, attempt_id: UUID) -> dict[str, str]:
+    query = f"?attempt={attempt_id}"
     return {
         "choice": f"{base}/twilio/voice/choice{query}",
         "dial_result": f"{base}/twilio/voice/dial-result{query}",

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 
 from app.config import get_settings
-from app.models import Attempt, CallEvent, Lead, Rep, Source
+from app.models import Attempt, CallEvent, Event, Lead, Rep, Source
+from app.webhooks.service import attempt_data
 
 
 def signed(path: str, params: dict[str, str]) -> dict[str, str]:
@@ -168,3 +169,248 @@ async def test_team_routing_is_set_through_the_api(
     assert [t["slug"] for t in listed.json()["data"]] == ["closers"]
     bad = await client.put("/v1/teams/closers", json={"routing": "random"}, headers=api_key)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "routing"
+
+
+async def test_progress_callbacks_stamp_once_end_the_claim_and_tell_integrators(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    sid = live_attempt.rep_call_sid
+    assert sid is not None
+    live_attempt.rep_call_sid = None  # the callbacks came before calls.create returned
+    rep = await session.get(Rep, live_attempt.rep_id)
+    assert rep is not None
+    rep.claim_expires_at = datetime.now(UTC) + timedelta(minutes=1)
+    await session.flush()
+    params = {"CallSid": sid}
+    for status in ("initiated", "ringing", "ringing", "in-progress", "in-progress"):
+        assert await post_status(client, live_attempt, {**params, "CallStatus": status}) == 204
+    assert await event_count(session) == 3
+    await session.refresh(live_attempt)
+    await session.refresh(rep)
+    assert live_attempt.rep_call_sid == sid and rep.claim_expires_at is None
+    assert live_attempt.rep_ringing_at is not None and live_attempt.rep_answered_at is not None
+    assert live_attempt.outcome is None and live_attempt.ended_at is None
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert lead.first_rep_answered_at == live_attempt.rep_answered_at
+    ringing = list(await session.scalars(select(Event).where(Event.type == "call.rep_ringing")))
+    as_it_rang = {**attempt_data(live_attempt), "rep_answered_at": None}  # answered later
+    assert [event.data for event in ringing] == [as_it_rang]
+    assert ringing[0].lead_id == live_attempt.lead_id
+
+
+async def test_a_progress_callback_for_an_unknown_attempt_stores_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    params = status_params(live_attempt, "ringing")
+    path = f"/twilio/status/rep?attempt={uuid4()}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 204
+    assert await event_count(session) == 0
+    assert await session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+async def test_an_answer_after_the_lead_was_taken_or_the_call_ended_hears_goodbye(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    path = f"/twilio/voice/rep?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress")
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    lead.accepted_attempt_id = uuid4()  # another rep of the ring group pressed 1 first
+    await session.flush()
+    taken = await client.post(path, data=params, headers=signed(path, params))
+    assert "Another rep has taken this lead" in taken.text and "<Gather" not in taken.text
+    await session.refresh(live_attempt)
+    await session.refresh(lead)
+    assert live_attempt.rep_answered_at is not None
+    assert lead.first_rep_answered_at == live_attempt.rep_answered_at
+    live_attempt.ended_at, lead.accepted_attempt_id = datetime.now(UTC), None
+    await session.flush()
+    ended = await client.post(path, data=params, headers=signed(path, params))
+    assert "Another rep has taken this lead" in ended.text and "<Gather" not in ended.text
+
+
+async def test_a_1_pressed_for_a_closed_lead_passes_it_and_bridges_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    lead.status = "opted_out"  # the person opted out while the rep's phone rang
+    await session.flush()
+    path = f"/twilio/voice/choice?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress", Digits="1")
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert "<Dial" not in response.text and "Passing this lead on" in response.text
+    await session.refresh(live_attempt)
+    await session.refresh(lead)
+    assert (live_attempt.outcome, live_attempt.digits) == ("canceled", "1")
+    assert live_attempt.rep_accepted_at is None and lead.accepted_attempt_id is None
+    assert lead.live_ring_group is None and lead.status == "opted_out"
+
+
+async def test_pressing_1_stamps_the_winning_attempt(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    path = f"/twilio/voice/choice?attempt={live_attempt.id}"
+    params = status_params(live_attempt, "in-progress", Digits="1")
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert 'callerId="' + get_settings().caller_id + '"' in response.text
+    await session.refresh(live_attempt)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert (live_attempt.status, live_attempt.digits) == ("bridging", "1")
+    assert live_attempt.rep_accepted_at is not None and live_attempt.outcome is None
+    assert (lead.accepted_attempt_id, lead.status) == (live_attempt.id, "connecting")
+
+
+async def post_dial_result(client: AsyncClient, attempt: Attempt, params: dict[str, str]) -> str:
+    path = f"/twilio/voice/dial-result?attempt={attempt.id}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 200
+    return response.text
+
+
+@pytest.mark.parametrize(
+    ("params", "outcome", "answered_by", "asks"),
+    [
+        ({"DialCallStatus": "completed", "AnsweredBy": "human"}, "connected", "human", True),
+        (
+            {"DialCallStatus": "completed", "AnsweredBy": "machine_start"},
+            "lead_voicemail",
+            "machine_start",
+            False,
+        ),
+        ({"DialCallStatus": "busy"}, "lead_busy", None, False),
+        ({"DialCallStatus": "no-answer"}, "lead_no_answer", None, False),
+        ({"DialCallStatus": "something-new"}, "failed", None, False),
+    ],
+)
+async def test_the_dial_result_sets_the_outcome_once(
+    client: AsyncClient,
+    session: AsyncSession,
+    live_attempt: Attempt,
+    params: dict[str, str],
+    outcome: str,
+    answered_by: str | None,
+    asks: bool,
+) -> None:
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    answered = datetime.now(UTC).replace(microsecond=0)
+    live_attempt.lead_answered_at = answered  # the lead leg's answer came first
+    await session.flush()
+    first = {**params, "DialCallSid": "CA" + "2" * 32, "DialCallDuration": "42"}
+    document = await post_dial_result(client, live_attempt, first)
+    assert ("/twilio/voice/disposition" in document) is asks
+    retry = {**first, "DialCallStatus": "failed", "AnsweredBy": "fax", "DialCallDuration": "1"}
+    assert (
+        "/twilio/voice/disposition" in await post_dial_result(client, live_attempt, retry)
+    ) is asks
+    await session.refresh(live_attempt)
+    await session.refresh(lead)
+    assert (live_attempt.outcome, live_attempt.answered_by) == (outcome, answered_by)
+    assert (live_attempt.talk_seconds, live_attempt.lead_call_sid) == (42, "CA" + "2" * 32)
+    assert lead.connected_at == (answered if outcome == "connected" else None)
+
+
+async def test_a_dial_result_keeps_a_machine_the_lead_leg_reported(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    live_attempt.answered_by = "machine_end_beep"
+    await session.flush()
+    document = await post_dial_result(client, live_attempt, {"DialCallStatus": "completed"})
+    assert "/twilio/voice/disposition" not in document
+    await session.refresh(live_attempt)
+    assert (live_attempt.outcome, live_attempt.answered_by) == (
+        "lead_voicemail",
+        "machine_end_beep",
+    )
+
+
+async def post_lead_status(client: AsyncClient, attempt: Attempt, params: dict[str, str]) -> None:
+    path = f"/twilio/status/lead?attempt={attempt.id}"
+    response = await client.post(path, data=params, headers=signed(path, params))
+    assert response.status_code == 204
+
+
+async def events_of(session: AsyncSession, type: str) -> list[Event]:
+    return list(await session.scalars(select(Event).where(Event.type == type)))
+
+
+async def test_the_lead_leg_answering_is_stamped_once_and_told_once(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    lead_sid = "CA" + "3" * 32
+    answered = {"CallSid": lead_sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
+    for params in (answered, answered, {"CallSid": lead_sid, "CallStatus": "completed"}):
+        await post_lead_status(client, live_attempt, params)
+    assert await event_count(session) == 2
+    await session.refresh(live_attempt)
+    assert (live_attempt.lead_call_sid, live_attempt.answered_by) == (lead_sid, "human")
+    assert live_attempt.lead_answered_at is not None
+    [connected] = await events_of(session, "call.connected")
+    assert connected.data == attempt_data(live_attempt) and connected.lead_id is not None
+
+
+async def test_a_lead_answer_after_the_dial_result_sets_connected_at_and_tells_nobody(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    await post_dial_result(client, live_attempt, {"DialCallStatus": "completed"})
+    answered = {"CallSid": "CA" + "3" * 32, "CallStatus": "in-progress"}
+    await post_lead_status(client, live_attempt, answered)
+    await session.refresh(live_attempt)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert live_attempt.outcome == "connected" and live_attempt.lead_answered_at is not None
+    assert lead.connected_at == live_attempt.lead_answered_at
+    assert await events_of(session, "call.connected") == []
+
+
+async def test_a_machine_on_the_lead_leg_turns_a_connection_into_a_voicemail(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    await post_dial_result(client, live_attempt, {"DialCallStatus": "completed"})
+    machine = {"CallSid": "CA" + "3" * 32, "CallStatus": "completed", "AnsweredBy": "machine_start"}
+    await post_lead_status(client, live_attempt, machine)
+    await session.refresh(live_attempt)
+    assert (live_attempt.outcome, live_attempt.answered_by) == ("lead_voicemail", "machine_start")
+
+
+async def test_the_disposition_is_kept_once_on_the_attempt_and_the_lead(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    path = f"/twilio/voice/disposition?attempt={live_attempt.id}"
+    answers = []
+    for digits in ("9", "2", "1"):
+        params = status_params(live_attempt, "in-progress", Digits=digits)
+        response = await client.post(path, data=params, headers=signed(path, params))
+        answers.append("Thank you." in response.text)
+    assert answers == [False, True, False]
+    await session.refresh(live_attempt)
+    lead = await session.get(Lead, live_attempt.lead_id)
+    assert lead is not None
+    await session.refresh(lead)
+    assert live_attempt.disposition == lead.disposition == "not_interested"
+    assert live_attempt.disposition_at is not None
+    assert live_attempt.disposition_at == lead.disposition_at
+    [told] = await events_of(session, "lead.disposition")
+    assert told.data == {**attempt_data(live_attempt), "disposition": "not_interested"}
+
+
+@pytest.mark.parametrize("query", ["", "?attempt=", "?attempt=not-a-uuid"])
+async def test_a_callback_without_a_valid_attempt_is_422_and_stores_nothing(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt, query: str
+) -> None:
+    params = status_params(live_attempt, "ringing")
+    for route in ("/twilio/status/rep", "/twilio/voice/rep"):
+        path = route + query
+        response = await client.post(path, data=params, headers=signed(path, params))
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "attempt"
+        forged = await client.post(path, data=params, headers={"X-Twilio-Signature": "x"})
+        assert forged.status_code == 403  # the signature is checked first, as before
+    assert await event_count(session) == 0

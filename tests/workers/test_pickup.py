@@ -53,3 +53,34 @@ async def test_a_full_worker_takes_only_what_it_has_slots_for(arq_redis: ArqRedi
     await pick
     await asyncio.gather(*worker.tasks.values())
     assert await arq_redis.exists(in_progress_key_prefix + "one") == 0
+
+
+async def test_a_job_running_here_listed_again_costs_no_round_trip(arq_redis: ArqRedis) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+
+    async def hold(ctx: dict[str, Any], name: str) -> None:
+        runs.append(name)
+        started.set()
+        await release.wait()
+
+    assert await enqueue(arq_redis, "hold", "one", job_id="one")
+    worker = QuickPickupWorker(
+        functions=[func(hold, name="hold")], redis_pool=arq_redis, max_jobs=5
+    )
+    await worker.start_jobs([b"one"])
+    await started.wait()
+    scripts = 0
+    claim = worker.pool.eval
+
+    def counted(*args: Any) -> Any:
+        nonlocal scripts
+        scripts += 1
+        return claim(*args)
+
+    worker.pool.eval = counted  # type: ignore[method-assign]
+    await worker.start_jobs([b"one"])  # the next poll lists it again
+    assert scripts == 0 and worker.job_counter == 1
+    release.set()
+    await asyncio.gather(*worker.tasks.values())
+    assert runs == ["one"] and worker.job_counter == 0
