@@ -2,12 +2,12 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -62,6 +62,21 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+# SessionDep's session, as a context manager.
+session_scope = asynccontextmanager(get_session)
+
+
+def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """SessionDep's session, for the busiest routes, which open it themselves rather than
+    through FastAPI's dependency solving: committed on success, rolled back on error, and
+    replaced as a Depends(get_session) would be by the app's dependency_overrides (the tests'
+    savepoint)."""
+    override = request.app.dependency_overrides.get(get_session)
+    return session_scope() if override is None else asynccontextmanager(override)()
+
+
 # SessionDep's session opened on first call, for a route most of whose requests need none.
 OpenSession = Callable[[], Awaitable[AsyncSession]]
 

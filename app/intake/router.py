@@ -1,5 +1,5 @@
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from uuid import uuid4
 
@@ -12,7 +12,7 @@ from app.abuse.addresses import limited_address
 from app.abuse.cors import cors_headers, errors_carry, preflight_headers
 from app.abuse.service import admit, honeypot_filled
 from app.config import get_settings
-from app.db import OpenSession, SessionDep, get_autocommit_pool, get_session
+from app.db import OpenSession, SessionDep, get_autocommit_pool, get_session, request_session
 from app.errors import InvalidField, documented_errors
 from app.intake import service
 from app.leads.router import Connect, accept_and_dial_now
@@ -135,17 +135,6 @@ def idempotency_key_of(request: Request) -> str | None:
             code="invalid",
         )
     return key
-
-
-# SessionDep's session, as a context manager.
-session_scope = asynccontextmanager(get_session)
-
-
-def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
-    """SessionDep's session: committed on success, rolled back on error, and replaced as a
-    Depends(get_session) would be by the app's dependency_overrides (the tests' savepoint)."""
-    override = request.app.dependency_overrides.get(get_session)
-    return session_scope() if override is None else asynccontextmanager(override)()
 
 
 class LazySession:

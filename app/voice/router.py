@@ -2,7 +2,7 @@
 against PUBLIC_BASE_URL, always: there is no switch to turn it off."""
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from app.calls import outcomes
 from app.config import get_settings
-from app.db import SessionDep, get_session
+from app.db import SessionDep, request_session
 from app.errors import Forbidden, InvalidField
 from app.queue import wake_after_commit
 from app.voice import twiml
@@ -71,16 +71,6 @@ async def after_commit(call: Callback, follow: outcomes.FollowUps) -> None:
 # dependency solving (SessionDep, CallbackDep, a validated query parameter): carrier callbacks
 # are most of the API's requests, ten or so per lead, and solving cost more CPU per callback
 # than its statement. The SMS callbacks, a few per lead at most, keep CallbackDep.
-session_scope = asynccontextmanager(get_session)
-
-
-def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
-    """SessionDep's session: committed on success, rolled back on error, and replaced as a
-    Depends(get_session) would be by the app's dependency_overrides (the tests' savepoint)."""
-    override = request.app.dependency_overrides.get(get_session)
-    return session_scope() if override is None else asynccontextmanager(override)()
-
-
 @asynccontextmanager
 async def voice_callback(request: Request) -> AsyncIterator[tuple[UUID, Callback]]:
     """The attempt the callback is about and what CallbackDep gives, signature checked first."""

@@ -140,19 +140,19 @@ async def test_a_webhook_with_its_source_cached_opens_no_session(
 ) -> None:
     """The source from the cache, the phone's cap proven by Redis, the lead stored on the
     pool: the session's open, commit and close would be a tenth of the webhook's CPU."""
-    from app.intake import router
+    from app import db
 
     await committed_source(live_sessions)
     monkeypatch.setattr(get_settings(), "source_cache_seconds", 60.0)
     forget_cached_sources()
     opened: list[bool] = []
-    scope = router.session_scope
+    scope = db.session_scope
 
     def counted() -> AbstractAsyncContextManager[AsyncSession]:
         opened.append(True)
         return scope()
 
-    monkeypatch.setattr(router, "session_scope", counted)
+    monkeypatch.setattr(db, "session_scope", counted)
     try:
         first = await live_client.post("/hooks/forms/landing", json=ADA)
         second = await live_client.post("/hooks/forms/landing", json={**ADA, "phone": "4155550199"})

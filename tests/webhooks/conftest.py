@@ -66,13 +66,22 @@ async def receiver() -> AsyncIterator[Receiver]:
     await task
 
 
-async def owe_one_event(
-    sessions: async_sessionmaker[AsyncSession], url: str
-) -> tuple[WebhookEndpoint, Lead]:
+async def add_endpoint(sessions: async_sessionmaker[AsyncSession], url: str) -> WebhookEndpoint:
     async with sessions() as session, session.begin():
         endpoint = WebhookEndpoint(url=url, secret="whsec_test", event_types=[])
+        session.add(endpoint)
+    return endpoint
+
+
+async def owe_one_event(
+    sessions: async_sessionmaker[AsyncSession], url: str, endpoint: WebhookEndpoint | None = None
+) -> tuple[WebhookEndpoint, Lead]:
+    """A lead.received owed to the endpoint at `url` (added here unless given): committed, so a
+    worker running meanwhile may deliver it at once."""
+    endpoint = endpoint or await add_endpoint(sessions, url)
+    async with sessions() as session, session.begin():
         source = Source(slug="hooks", name="Hooks")
-        session.add_all([endpoint, source])
+        session.add(source)
         await session.flush()
         lead = Lead(source_id=source.id, phone="+14155550142", phone_raw="x")
         session.add(lead)

@@ -13,12 +13,13 @@ from app.models import WebhookEndpoint
 from tests.conftest import create_live_api_key
 from tests.webhooks.conftest import (
     Receiver,
+    add_endpoint,
     deliver_until_settled,
     documented_verify,
     owe_one_event,
 )
 
-OLD = "whsec_test"  # the secret owe_one_event subscribes with
+OLD = "whsec_test"  # the secret add_endpoint subscribes with
 
 
 async def rotate(
@@ -80,14 +81,16 @@ async def rotated_delivery(
     receiver: Receiver,
     expired: bool,
 ) -> tuple[str, str, bytes]:
-    """Owe an event, rotate the endpoint's secret, deliver: (new secret, header, body)."""
-    endpoint, _ = await owe_one_event(sessions, receiver.url)
+    """Rotate the endpoint's secret, owe an event, deliver: (new secret, header, body). The
+    event is owed after the rotation: a worker running meanwhile may deliver it at once."""
+    endpoint = await add_endpoint(sessions, receiver.url)
     headers = await create_live_api_key(sessions)
     new = (await rotate(client, endpoint.id, headers)).json()["secret"]
     if expired:
         async with sessions() as session, session.begin():
             past = datetime.now(UTC) - timedelta(seconds=1)
             await session.execute(update(WebhookEndpoint).values(previous_secret_expires_at=past))
+    await owe_one_event(sessions, receiver.url, endpoint)
     delivery = await deliver_until_settled(sessions)
     assert delivery.status == "delivered"
     [(received, body)] = receiver.received
