@@ -145,6 +145,10 @@ class Stack:
             # A drill's load comes from one address to one source; its flood limits are not
             # what is being drilled.
             "INTAKE_RATE_PER_SOURCE_PER_MINUTE": "100000",
+            # Drills run at any hour: outside the leads' calling hours (California's) every lead
+            # would wait for the morning instead of being dialed, and every drill would fail.
+            "CALLING_WINDOW_START": "00:00",
+            "CALLING_WINDOW_END": "24:00",
             "DATA_DIR": str(self.data / "unused"),
         }
 
