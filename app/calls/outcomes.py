@@ -144,21 +144,38 @@ async def rep_status(
     return follow
 
 
-# A rep leg's last callback: lock the attempt, store the event once and end the rep's claim
-# lease in one statement, which returns the attempt only when the event is new. The attempt is
-# locked before the event is stored: the event's foreign key takes a share lock on the attempt,
-# and two callbacks upgrading share locks at once would deadlock.
-STORE_REP_END = text(
-    """
-WITH target AS (
-    SELECT id, rep_id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
+def lock_and_store(leg: str, *, locked: str = "id") -> str:
+    """The CTEs a one-statement callback starts with: `target` locks the attempt (its columns
+    `locked`), then `stored` stores the callback's (CallSid, CallStatus) event once and holds
+    the attempt's id only when the event is new. The attempt is locked before the event is
+    stored: the event's foreign key takes a share lock on the attempt, and two callbacks
+    upgrading share locks at once would deadlock. Bound by event_values."""
+    return f"""WITH target AS (
+    SELECT {locked} FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
 ), stored AS (
     INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
-    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'rep', :payload
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, '{leg}', :payload
     FROM target
     ON CONFLICT DO NOTHING
     RETURNING attempt_id
-), released AS (
+)"""
+
+
+def event_values(attempt_id: UUID, params: dict[str, str]) -> dict[str, Any]:
+    """lock_and_store's parameters for a callback's signed parameters."""
+    return {
+        "attempt_id": attempt_id,
+        "event_sid": params.get("CallSid", ""),
+        "status": params.get("CallStatus", ""),
+        "payload": params,
+    }
+
+
+# A rep leg's last callback: lock the attempt, store the event once and end the rep's claim
+# lease in one statement, which returns the attempt only when the event is new.
+STORE_REP_END = text(
+    lock_and_store("rep", locked="id, rep_id")
+    + """, released AS (
     UPDATE reps SET claim_expires_at = NULL, updated_at = now()
     FROM target JOIN stored ON stored.attempt_id = target.id
     WHERE reps.id = target.rep_id AND reps.current_attempt_id = target.id
@@ -172,13 +189,8 @@ SELECT attempts.* FROM attempts JOIN stored ON stored.attempt_id = attempts.id
 async def store_rep_end(
     session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
 ) -> Attempt | None:
-    values = {
-        "attempt_id": attempt_id,
-        "event_sid": params.get("CallSid", ""),
-        "status": params.get("CallStatus", ""),
-        "payload": params,
-    }
     query = select(Attempt).from_statement(STORE_REP_END)
+    values = event_values(attempt_id, params)
     result = await session.execute(query, values, execution_options={"populate_existing": True})
     return result.scalar_one_or_none()
 
@@ -223,16 +235,8 @@ async def attempt_returned(
 # lease and lower the lead's first_rep_answered_at (app.stats.summary). The attempt is locked
 # first, as in rep_status, and the rep before the lead, as in finish_attempt.
 REP_PROGRESS = attempt_statement(
-    """
-WITH target AS (
-    SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
-), stored AS (
-    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
-    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'rep', :payload
-    FROM target
-    ON CONFLICT DO NOTHING
-    RETURNING attempt_id
-), progressed AS (
+    lock_and_store("rep")
+    + """, progressed AS (
     UPDATE attempts
     SET rep_call_sid = coalesce(rep_call_sid, CAST(:call_sid AS varchar)),
         rep_ringing_at = CASE WHEN CAST(:status AS varchar) = 'ringing'
@@ -265,10 +269,7 @@ async def rep_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[
     """The rep's phone was dialed, rings or answered: nothing here needs the ORM."""
     status = params.get("CallStatus", "")
     values = {
-        "attempt_id": attempt_id,
-        "event_sid": params.get("CallSid", ""),
-        "status": status,
-        "payload": params,
+        **event_values(attempt_id, params),
         "call_sid": params.get("CallSid"),
         "at": event_time(params),
     }
@@ -654,16 +655,8 @@ async def record_disposition(session: AsyncSession, *, attempt_id: UUID, digits:
 # already reported a connection (app.stats.summary). A machine's answer takes the ORM path
 # (lead_status), which may have to correct the outcome.
 LEAD_PROGRESS = attempt_statement(
-    """
-WITH target AS (
-    SELECT id FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
-), stored AS (
-    INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
-    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, 'lead', :payload
-    FROM target
-    ON CONFLICT DO NOTHING
-    RETURNING attempt_id
-), progressed AS (
+    lock_and_store("lead")
+    + """, progressed AS (
     UPDATE attempts
     SET lead_call_sid = coalesce(lead_call_sid, CAST(:call_sid AS varchar)),
         answered_by = coalesce(CAST(:answered_by AS varchar), answered_by),
@@ -707,10 +700,7 @@ async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[s
 async def lead_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
     """The lead's leg answered or ended, a person (or nobody) on it: no ORM needed."""
     values = {
-        "attempt_id": attempt_id,
-        "event_sid": params.get("CallSid", ""),
-        "status": params.get("CallStatus", ""),
-        "payload": params,
+        **event_values(attempt_id, params),
         "call_sid": params.get("CallSid"),
         "answered_by": params.get("AnsweredBy") or None,
         "at": event_time(params),
