@@ -124,6 +124,26 @@ class AutocommitPool:
         self.pool, self.starting = None, None
 
 
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction (begun if it was not)."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+@asynccontextmanager
+async def autocommit_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """Where a write that is one statement, atomic by itself, runs: a connection of the
+    autocommit pool (one round trip, none of the session's bookkeeping). A session bound to a
+    connection (the tests' rolled-back transaction) lends its own instead, so the statement is
+    seen and rolled back with the rest of the test; the session is left to commit it."""
+    if isinstance(session.bind, AsyncEngine):
+        async with get_autocommit_pool().connection() as connection:
+            yield connection
+    else:
+        with driver_errors():
+            yield await driver_connection(session)
+
+
 async def keep_state(connection: asyncpg.Connection) -> None:
     """Nothing to reset: see AutocommitPool."""
 

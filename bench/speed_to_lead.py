@@ -73,6 +73,7 @@ class Phase:
     stack_cpu: float = 0.0  # % of one core, the whole stack (bench, api, worker, sandbox, stores)
     other_cpu: float = 0.0  # % of one core, every other process on the machine
     quiet_before: float = 0.0
+    parts_cpu: dict[str, float] = field(default_factory=dict)  # load generator, postgres, redis
     dialed: dict[UUID, float] = field(default_factory=dict)  # lead -> sandbox requested_at
     breakdown: dict[str, list[float]] = field(default_factory=dict)
     carrier_requests: int = 0  # TwiML fetches and callbacks the sandbox made to the API
@@ -307,7 +308,7 @@ async def run_phase(
     sent, wall = await send
     cpu = meter.stop()
     stack_cpu, other_cpu = machine.stop()
-    phase = Phase(name, sent, wall, cpu, stack_cpu, other_cpu, quiet)
+    phase = Phase(name, sent, wall, cpu, stack_cpu, other_cpu, quiet, parts_cpu=machine.groups)
     await wait_dialed(stack, [s.lead_id for s in phase.accepted], dial_timeout)
     await collect(stack, phase)
     await reset_sandbox(stack, rep_phones)
@@ -358,13 +359,14 @@ def print_phase(phase: Phase) -> None:
     )
     print(
         "   CPU while sending (% of one core): "
-        + ", ".join(f"{k} {v:.0f}%" for k, v in phase.cpu.items())
+        + ", ".join(f"{k} {v:.0f}%" for k, v in {**phase.cpu, **phase.parts_cpu}.items())
         + f"; whole stack {phase.stack_cpu:.0f}%, other processes on the machine "
         f"{phase.other_cpu:.0f}% (before: {phase.quiet_before:.0f}%)"
     )
     if phase.dialed:
         per_lead = {
-            k: v / 100 * phase.wall_s / len(phase.sent) * 1000 for k, v in phase.cpu.items()
+            k: v / 100 * phase.wall_s / len(phase.sent) * 1000
+            for k, v in {**phase.cpu, **phase.parts_cpu, "whole stack": phase.stack_cpu}.items()
         }
         print(
             f"   per lead: {phase.carrier_requests / len(phase.dialed):.1f} carrier requests to "

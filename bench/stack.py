@@ -236,6 +236,7 @@ class MachineMeter:
             return 0.0
 
     def start(self) -> None:
+        self.groups: dict[str, float] = {}  # % of one core, filled in by stop()
         self.t0, self.busy0 = time.monotonic(), _busy_seconds()
         self.own0 = {p.pid: self._cpu(p) for p in self.processes}
 
@@ -245,8 +246,28 @@ class MachineMeter:
         busy = _busy_seconds() - self.busy0
         # Processes started meanwhile (new PostgreSQL backends) count whole.
         now = stack_processes(self.stack)
-        own = sum(max(self._cpu(p) - self.own0.get(p.pid, 0.0), 0.0) for p in now)
+        used = {p.pid: max(self._cpu(p) - self.own0.get(p.pid, 0.0), 0.0) for p in now}
+        own = sum(used.values())
+        self.groups = {group: 0.0 for group in ("load generator", "postgres", "redis")}
+        for proc in now:
+            group = process_group(proc)
+            if group in self.groups:
+                self.groups[group] += 100 * used[proc.pid] / elapsed
         return 100 * own / elapsed, 100 * max(busy - own, 0.0) / elapsed
+
+
+def process_group(proc: psutil.Process) -> str:
+    """'load generator' (this process), 'postgres', 'redis', or 'product' (API, worker, sandbox)."""
+    if proc.pid == os.getpid():
+        return "load generator"
+    try:
+        name = proc.name()
+    except psutil.Error:
+        return "product"
+    for group in ("postgres", "redis"):
+        if group in name:
+            return group
+    return "product"
 
 
 async def wait_for_quiet(stack: Stack, *, threshold: float, max_wait: float) -> float:

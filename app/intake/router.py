@@ -12,12 +12,18 @@ from app.abuse.addresses import limited_address
 from app.abuse.cors import cors_headers, errors_carry, preflight_headers
 from app.abuse.service import admit, honeypot_filled
 from app.config import get_settings
-from app.db import OpenSession, SessionDep, get_autocommit_pool, get_session, request_session
+from app.db import (
+    OpenSession,
+    SessionDep,
+    driver_connection,
+    get_autocommit_pool,
+    get_session,
+    request_session,
+)
 from app.errors import InvalidField, documented_errors
 from app.intake import service
 from app.leads.router import Connect, accept_and_dial_now
 from app.leads.schemas import LeadAccepted
-from app.leads.service import driver_connection
 from app.sources.service import get_source, get_source_for_intake
 
 router = APIRouter(prefix="/hooks", tags=["intake"])

@@ -13,7 +13,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
-from app.db import driver_errors
+from app.db import driver_connection, driver_errors
 from app.errors import Conflict, InvalidField, NotFound
 from app.leads.schemas import ClosingStatus, LeadOut, LeadUpdate
 from app.models import Attempt, IntakeClaim, Lead, LeadStep, Source, new_id
@@ -117,12 +117,6 @@ async def accept_lead(
             session, source=source, submission=submission, duplicate_window=duplicate_window
         )
     return await get_lead_row(session, lead_id=holder), True
-
-
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction (begun if it was not)."""
-    connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
 
 
 async def store_committed(
