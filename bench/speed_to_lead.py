@@ -77,6 +77,7 @@ class Phase:
     dialed: dict[UUID, float] = field(default_factory=dict)  # lead -> sandbox requested_at
     breakdown: dict[str, list[float]] = field(default_factory=dict)
     carrier_requests: int = 0  # TwiML fetches and callbacks the sandbox made to the API
+    database: dict[str, float] = field(default_factory=dict)  # activity counters over the phase
 
     @property
     def accepted(self) -> list[Sent]:
@@ -302,6 +303,7 @@ async def run_phase(
     stack: Stack, name: str, send: Any, rep_phones: list[str], dial_timeout: float
 ) -> Phase:
     quiet = await wait_for_quiet(stack, **QUIET)
+    database_before = await database_activity(stack)
     meter, machine = CpuMeter(stack.pids()), MachineMeter(stack)
     meter.start()
     machine.start()
@@ -311,8 +313,38 @@ async def run_phase(
     phase = Phase(name, sent, wall, cpu, stack_cpu, other_cpu, quiet, parts_cpu=machine.groups)
     await wait_dialed(stack, [s.lead_id for s in phase.accepted], dial_timeout)
     await collect(stack, phase)
+    await asyncio.sleep(STATS_FLUSH_S)
+    after = await database_activity(stack)
+    phase.database = {k: after[k] - database_before[k] for k in after}
     await reset_sandbox(stack, rep_phones)
     return phase
+
+
+STATS_FLUSH_S = 1.5  # a PostgreSQL backend publishes its counters about once a second
+DATABASE_ACTIVITY = """
+select d.xact_commit as transactions, d.tup_inserted as inserted, d.tup_updated as updated,
+       t.hot as "updated in place (HOT)", t.vacuums as "autovacuum and autoanalyze runs"
+from pg_stat_database d,
+     (select sum(n_tup_hot_upd) as hot, sum(autovacuum_count + autoanalyze_count) as vacuums
+      from pg_stat_user_tables) t
+where d.datname = current_database()
+"""
+
+
+async def database_activity(stack: Stack) -> dict[str, float]:
+    """PostgreSQL's counters for the bench database: transactions, rows written, vacuums."""
+    import asyncpg
+
+    from app.db import async_url
+
+    dsn = async_url(stack.database_url).replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(DATABASE_ACTIVITY)
+    finally:
+        await conn.close()
+    assert row is not None
+    return {key: float(value or 0) for key, value in row.items()}
 
 
 async def warm_up(stack: Stack, rep_phones: list[str]) -> None:
@@ -372,6 +404,11 @@ def print_phase(phase: Phase) -> None:
             f"   per lead: {phase.carrier_requests / len(phase.dialed):.1f} carrier requests to "
             "the API (TwiML + callbacks); CPU ms "
             + ", ".join(f"{k} {v:.1f}" for k, v in per_lead.items())
+        )
+    if phase.database and phase.sent:
+        print(
+            "   database per lead, from the phase's start until its leads were dialed: "
+            + ", ".join(f"{k} {v / len(phase.sent):.1f}" for k, v in phase.database.items())
         )
     print("   server side, first rep call of each lead (ms)  p50     p99")
     for part, values in phase.breakdown.items():

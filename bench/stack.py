@@ -229,9 +229,11 @@ class MachineMeter:
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float:
+        # With its reaped children's: PostgreSQL's autovacuum workers and short-lived backends
+        # come and go within a phase, and their CPU then lands in the postmaster's counters.
         try:
             times = proc.cpu_times()
-            return float(times.user + times.system)
+            return float(times.user + times.system + times.children_user + times.children_system)
         except psutil.Error:
             return 0.0
 
