@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.calls import dialer, outcomes
+from app.calls import common_round, dialer, outcomes
 from app.calls.limiter import wait_for_call_slot
 from app.config import Settings
 from app.models import Attempt, Lead, Source
@@ -43,8 +43,12 @@ async def dial_lead(ctx: dict[str, Any], lead_id: str) -> str:
     """Offer the lead to the next free rep(s) and ring them. Safe to run twice."""
     logs.bind(lead=lead_id)  # observability
     claim_started = metrics.clock()  # observability
+    # The session's transaction stays empty on the common path, which runs outside it (see
+    # start_round_quickly); it holds whatever start_round writes in every other case.
     async with sessions(ctx)() as session, session.begin():
-        round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
+        round_ = await common_round.start_round_quickly(session, lead_id=UUID(lead_id))
+        if round_ is None:
+            round_ = await dialer.start_round(session, lead_id=UUID(lead_id))
         slots = call_slots(ctx, round_)
     metrics.observe_round(round_.received_at, round_.started_at, claim_started)  # observability
     await wake_after_commit(ctx["redis"], session)
@@ -91,8 +95,9 @@ async def place(
         await carrier_failed(ctx, call, failure)
         return
     metrics.observe_created(sent_at, retries)  # observability: round trip and retries
+    record = common_round.record_placed_alone if len(round_.calls) == 1 else dialer.record_placed
     async with sessions(ctx)() as session, session.begin():
-        stored = await dialer.record_placed(
+        stored = await record(
             session,
             call=call,
             sid=created.sid,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.carrier import build_twilio_client, close_twilio_client
 from app.config import get_settings
-from app.db import make_engine
+from app.db import get_autocommit_pool, make_engine
 from app.observability.worker import start_metrics_server  # observability
 from app.queue import make_arq, redis_settings
 from workers.cadence import run_step, send_email, sweep_steps
@@ -42,6 +42,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await close_twilio_client(ctx["twilio"])
     await ctx["webhook_http"].aclose()
     await ctx["engine"].dispose()
+    await get_autocommit_pool().close()
 
 
 class WorkerSettings:
