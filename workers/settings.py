@@ -20,6 +20,7 @@ from workers.dial import (
     reconcile_silent_calls,
     sweep,
 )
+from workers.pickup import WorkerRedis, worker_redis
 from workers.retention import purge_old_payloads
 from workers.sms import send_sms
 from workers.webhooks import deliver_webhooks
@@ -43,6 +44,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["webhook_http"].aclose()
     await ctx["engine"].dispose()
     await get_autocommit_pool().close()
+    if isinstance(ctx["redis"], WorkerRedis) and ctx["redis"].link is not None:
+        ctx["redis"].link.close()
 
 
 class WorkerSettings:
@@ -77,6 +80,7 @@ def worker_options() -> dict[str, Any]:
     settings = get_settings()
     return {
         "redis_settings": redis_settings(settings.redis_url),
+        "redis_pool": worker_redis(settings.redis_url),
         # arq polls Redis for new jobs; 0.5 s by default would be most of the dial budget.
         "poll_delay": settings.worker_poll_delay_seconds,
         "max_jobs": settings.worker_max_jobs,
