@@ -8,10 +8,11 @@ functions, which decide it as before.
 """
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from app.cadences import scheduler
 from app.calls.dialer import (
@@ -23,7 +24,6 @@ from app.calls.dialer import (
     now,
     placing_lease,
 )
-from app.db import autocommit_connection
 from app.models import Source, new_id
 
 # The common round without a transaction: READ_ROUND reads what start_round decides on, the
@@ -86,37 +86,38 @@ WITH lead AS MATERIALIZED (
 )
 SELECT id, phone, current_attempt_id FROM claimed
 """
+REP_PASSES_LIST = list(REP_PASSES)
 OPEN_LOCKED_ROUND_BY_ORDER = {
     order: OPEN_LOCKED_ROUND.format(order=order) for order in set(ROUTING_ORDER.values())
 }
 
 
-async def start_round_quickly(session: AsyncSession, *, lead_id: UUID) -> Round | None:
-    """start_round's common case, "started", in two statements and no transaction; None when
-    the lead is in any other case, for start_round to decide in its own transaction."""
-    async with autocommit_connection(session) as connection:
-        row = await connection.fetchrow(READ_ROUND, lead_id, list(REP_PASSES))
-        if row is None or outside_window(lead_id, row):
-            return None
-        xmin, _, dial_round, received_at, _, _, team, _, _, _, routing, size, passed = row
-        routing = routing or "longest_idle"  # a team without its row: as lock_due_lead's
-        count = (size or 1) if routing == "simultaneous" else 1
-        started, group = now(), new_id()
-        order = ROUTING_ORDER.get(routing, ROUTING_ORDER["longest_idle"])
-        rows = await connection.fetch(
-            OPEN_LOCKED_ROUND_BY_ORDER[order],
-            lead_id,
-            xmin,
-            team,
-            passed,
-            count,
-            started,
-            started + placing_lease(),
-            [new_id() for _ in range(count)],
-            group,
-            routing,
-            received_at,
-        )
+async def start_round_quickly(connection: asyncpg.Connection, *, lead_id: UUID) -> Round | None:
+    """start_round's common case, "started", in two statements on a connection outside any
+    transaction (see app.db.autocommit_connection); None when the lead is in any other case,
+    for start_round to decide in its own transaction."""
+    row = await connection.fetchrow(READ_ROUND, lead_id, REP_PASSES_LIST)
+    if row is None or outside_window(lead_id, row):
+        return None
+    xmin, _, dial_round, received_at, _, _, team, _, _, _, routing, size, passed = row
+    routing = routing or "longest_idle"  # a team without its row: as lock_due_lead's
+    count = (size or 1) if routing == "simultaneous" else 1
+    started, group = now(), new_id()
+    order = ROUTING_ORDER.get(routing, ROUTING_ORDER["longest_idle"])
+    rows = await connection.fetch(
+        OPEN_LOCKED_ROUND_BY_ORDER[order],
+        lead_id,
+        xmin,
+        team,
+        passed,
+        count,
+        started,
+        started + placing_lease(),
+        [new_id() for _ in range(count)],
+        group,
+        routing,
+        received_at,
+    )
     if not rows:
         return None
     calls = [RepCall(attempt_id, rep_id, phone) for rep_id, phone, attempt_id in rows]
@@ -129,14 +130,18 @@ def outside_window(lead_id: UUID, row: Any) -> bool:
     _, phone, _, _, never_called, slug, _, policy, window_start, window_end, *_ = row
     if policy == "call_now" and never_called:
         return False
-    source = Source(
-        slug=slug,
-        after_hours_policy=policy,
-        calling_window_start=window_start,
-        calling_window_end=window_end,
-    )
     at = now()
+    source = window_source(slug, policy, window_start, window_end)
     return scheduler.window_opens(lead_id, phone, source, at) > at
+
+
+@lru_cache(maxsize=1024)
+def window_source(slug: str, policy: str, start: str | None, end: str | None) -> Source:
+    """What the window checks read of a source, made once per source and window: never added
+    to a session, only read."""
+    return Source(
+        slug=slug, after_hours_policy=policy, calling_window_start=start, calling_window_end=end
+    )
 
 
 # RECORD_PLACED and the lead's first_call_at as one statement, for a round of one call (every
@@ -173,7 +178,7 @@ RETURNING leads.id
 
 
 async def record_placed_alone(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     *,
     call: RepCall,
     sid: str,
@@ -182,18 +187,18 @@ async def record_placed_alone(
     retries: int,
     ring_timeout: int,
 ) -> bool:
-    """dialer.record_placed for the only call of its round, as one statement."""
+    """dialer.record_placed for the only call of its round, as one statement on a connection
+    outside any transaction."""
     at = now()
-    async with autocommit_connection(session) as connection:
-        lead = await connection.fetchval(
-            RECORD_PLACED_ALONE,
-            sid,
-            sent_at,
-            at,
-            queue_time_ms,
-            retries,
-            call.attempt_id,
-            call.rep_id,
-            at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE,
-        )
+    lead = await connection.fetchval(
+        RECORD_PLACED_ALONE,
+        sid,
+        sent_at,
+        at,
+        queue_time_ms,
+        retries,
+        call.attempt_id,
+        call.rep_id,
+        at + timedelta(seconds=ring_timeout) + CALLBACK_GRACE,
+    )
     return lead is not None

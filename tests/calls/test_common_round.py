@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.calls import common_round, dialer
-from app.db import driver_connection
+from app.db import driver_connection, get_autocommit_pool
 from app.models import Attempt, DoNotCall, Lead, Rep, Source, Team, new_id
 from tests.conftest import truncate_all
 
@@ -48,7 +48,9 @@ async def test_the_common_round_claims_the_longest_idle_rep_as_start_round_does(
     session: AsyncSession, due_lead: dict[str, Any]
 ) -> None:
     lead_id = due_lead["lead"].id
-    round_ = await common_round.start_round_quickly(session, lead_id=lead_id)
+    round_ = await common_round.start_round_quickly(
+        await driver_connection(session), lead_id=lead_id
+    )
     assert round_ is not None and round_.result == "started" and round_.team == "common-team"
     assert round_.received_at == due_lead["lead"].received_at
     [call] = round_.calls
@@ -65,7 +67,10 @@ async def test_the_common_round_claims_the_longest_idle_rep_as_start_round_does(
     assert lead.live_ring_group == attempt.ring_group and lead.dial_due_at is None
     assert lead.first_call_at == lead.dial_job_started_at == round_.started_at
     # A job that runs twice finds nothing to do, here and in start_round.
-    assert await common_round.start_round_quickly(session, lead_id=lead_id) is None
+    assert (
+        await common_round.start_round_quickly(await driver_connection(session), lead_id=lead_id)
+        is None
+    )
     assert (await dialer.start_round(session, lead_id=lead_id)).result == "not_due"
     assert len(list(await session.scalars(select(Attempt)))) == 1
 
@@ -95,7 +100,9 @@ async def test_simultaneous_ring_claims_the_team_ring_group_and_skips_who_passed
         )
     )
     await session.flush()
-    round_ = await common_round.start_round_quickly(session, lead_id=lead.id)
+    round_ = await common_round.start_round_quickly(
+        await driver_connection(session), lead_id=lead.id
+    )
     assert round_ is not None and round_.received_at is None  # observability: first round only
     assert {call.rep_id for call in round_.calls} == {later.id, away.id}
     lead = await fresh(session, Lead, lead.id)
@@ -139,7 +146,10 @@ async def test_every_other_case_is_left_to_start_round_untouched(
     await case(session, due_lead)
     await session.flush()
     lead_id = due_lead["lead"].id
-    assert await common_round.start_round_quickly(session, lead_id=lead_id) is None
+    assert (
+        await common_round.start_round_quickly(await driver_connection(session), lead_id=lead_id)
+        is None
+    )
     assert list(await session.scalars(select(Attempt))) == []
     lead = await fresh(session, Lead, lead_id)
     assert (lead.dial_round, lead.live_ring_group) == (0, None)
@@ -194,13 +204,17 @@ async def test_a_call_alone_in_its_round_is_recorded_once_and_a_closed_attempt_r
         )
     )
     await session.flush()
-    round_ = await common_round.start_round_quickly(session, lead_id=lead.id)
+    round_ = await common_round.start_round_quickly(
+        await driver_connection(session), lead_id=lead.id
+    )
     assert round_ is not None and round_.started_at is not None
     [call] = round_.calls
     sent = round_.started_at + timedelta(milliseconds=5)
     placed = {"queue_time_ms": 7, "retries": 1, "ring_timeout": 20}
     record = common_round.record_placed_alone
-    assert await record(session, call=call, sid="CA-first", sent_at=sent, **placed)
+    assert await record(
+        await driver_connection(session), call=call, sid="CA-first", sent_at=sent, **placed
+    )
     attempt = await fresh(session, Attempt, call.attempt_id)
     assert (attempt.rep_call_sid, attempt.status, attempt.create_sent_at) == (
         "CA-first",
@@ -213,25 +227,31 @@ async def test_a_call_alone_in_its_round_is_recorded_once_and_a_closed_attempt_r
     assert rep.claim_expires_at == attempt.sid_returned_at + ringing
     assert (await fresh(session, Lead, lead.id)).first_call_at == earlier
     # The same SID again (a job run twice) keeps the first; a closed attempt refuses the call.
-    assert await record(session, call=call, sid="CA-other", sent_at=sent, **placed)
+    assert await record(
+        await driver_connection(session), call=call, sid="CA-other", sent_at=sent, **placed
+    )
     assert (await fresh(session, Attempt, call.attempt_id)).rep_call_sid == "CA-first"
     await session.execute(
         update(Attempt).where(Attempt.id == call.attempt_id).values(ended_at=datetime.now(UTC))
     )
-    assert not await record(session, call=call, sid="CA-late", sent_at=sent, **placed)
+    assert not await record(
+        await driver_connection(session), call=call, sid="CA-late", sent_at=sent, **placed
+    )
 
 
 async def test_the_first_call_of_a_lead_is_its_send_time(
     session: AsyncSession, due_lead: dict[str, Any]
 ) -> None:
     lead_id = due_lead["lead"].id
-    round_ = await common_round.start_round_quickly(session, lead_id=lead_id)
+    round_ = await common_round.start_round_quickly(
+        await driver_connection(session), lead_id=lead_id
+    )
     assert round_ is not None and round_.started_at is not None
     sent = round_.started_at + timedelta(milliseconds=40)
     placed = {"queue_time_ms": None, "retries": 0, "ring_timeout": 20}
     [call] = round_.calls
     assert await common_round.record_placed_alone(
-        session, call=call, sid="CA-1", sent_at=sent, **placed
+        await driver_connection(session), call=call, sid="CA-1", sent_at=sent, **placed
     )
     assert (await fresh(session, Lead, lead_id)).first_call_at == sent
 
@@ -260,12 +280,13 @@ async def test_a_lead_locked_elsewhere_is_skipped_and_opens_on_the_autocommit_po
     committed_lead: dict[str, Any],
 ) -> None:
     sessions, lead_id = committed_lead["sessions"], committed_lead["lead_id"]
+    pool = get_autocommit_pool()
     async with sessions() as holder, holder.begin():
         await holder.execute(text("SELECT 1 FROM leads WHERE id = :id FOR UPDATE"), {"id": lead_id})
-        async with sessions() as session, session.begin():
-            assert await common_round.start_round_quickly(session, lead_id=lead_id) is None
-    async with sessions() as session, session.begin():
-        round_ = await common_round.start_round_quickly(session, lead_id=lead_id)
+        async with pool.connection() as connection:
+            assert await common_round.start_round_quickly(connection, lead_id=lead_id) is None
+    async with pool.connection() as connection:
+        round_ = await common_round.start_round_quickly(connection, lead_id=lead_id)
     assert round_ is not None and len(round_.calls) == 1
     async with sessions() as session:
         lead = await session.get(Lead, lead_id)
