@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 import uvloop
-from arq.constants import in_progress_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker, get_kwargs
 from redis.asyncio import ConnectionPool
@@ -23,22 +23,37 @@ from redis.asyncio.client import Pipeline
 from app.queue import LinkedArqRedis, run_script
 from app.redis_link import RedisLink, Script
 
-# KEYS: the queue, then each job's in-progress key; ARGV: now (ms), the in-progress timeout
-# (ms), then each job id. A job is taken, as arq takes it, when it is still queued, due, and
-# not in progress; the reply is each taken job's id and score.
-CLAIM_JOBS = Script("""
-local now, taken = tonumber(ARGV[1]), {}
-for i = 2, #KEYS do
-  local id = ARGV[i + 1]
+# arq's run_job keeps a job's try count this long (it is no setting).
+RETRY_KEEP_S = 88400
+# KEYS: the queue, then each job's in-progress, job and retry keys; ARGV: now (ms), the
+# in-progress timeout (ms), whether to start the jobs, then each job id. A job is taken, as arq
+# takes it, when it is still queued, due, and not in progress. Starting it is what arq's
+# run_job does first (read the job, count the try, keep the count RETRY_KEEP_S): done here, in
+# the same round trip. The reply is each taken job's id, score, job and try (0: not started).
+CLAIM_JOBS = Script(
+    """
+local now, start, taken = tonumber(ARGV[1]), ARGV[3] == '1', {}
+for i = 0, (#KEYS - 1) / 3 - 1 do
+  local id, in_progress = ARGV[4 + i], KEYS[2 + 3 * i]
   local score = redis.call('ZSCORE', KEYS[1], id)
-  if score and tonumber(score) <= now and redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('PSETEX', KEYS[i], ARGV[2], '1')
+  if score and tonumber(score) <= now and redis.call('EXISTS', in_progress) == 0 then
+    redis.call('PSETEX', in_progress, ARGV[2], '1')
+    local job, try = false, 0
+    if start then
+      job = redis.call('GET', KEYS[3 + 3 * i])
+      try = redis.call('INCR', KEYS[4 + 3 * i])
+      redis.call('EXPIRE', KEYS[4 + 3 * i], RETRY_KEEP_S)
+    end
     table.insert(taken, id)
     table.insert(taken, score)
+    table.insert(taken, job)
+    table.insert(taken, try)
   end
 end
 return taken
-""")
+""".replace("RETRY_KEEP_S", str(RETRY_KEEP_S))
+)
+CLAIM_KEY_PREFIXES = (in_progress_key_prefix, job_key_prefix, retry_key_prefix)
 
 
 class QuickPickupWorker(Worker):
@@ -50,18 +65,38 @@ class QuickPickupWorker(Worker):
         wanted = await self._reserve_slots([job_id for job_id in ids if not self.runs(job_id)])
         if not wanted:
             return
-        keys = [self.queue_name, *(in_progress_key_prefix + job_id for job_id in wanted)]
-        args = [str(timestamp_ms()), str(int(self.in_progress_timeout_s * 1000)), *wanted]
-        reply: list[bytes] = await run_script(self.pool, CLAIM_JOBS, keys, args)
-        taken = dict(zip(reply[::2], reply[1::2], strict=True))
+        keys = [self.queue_name]
         for job_id in wanted:
-            score = taken.get(job_id.encode())
-            if score is None:  # started elsewhere, finished, or deferred again meanwhile
-                self._release_sem_dec_counter_on_complete()
+            keys += [prefix + job_id for prefix in CLAIM_KEY_PREFIXES]
+        start = self.starts_on_claim()
+        timeout_ms = str(int(self.in_progress_timeout_s * 1000))
+        args = [str(timestamp_ms()), timeout_ms, "1" if start else "0", *wanted]
+        reply: list[Any] = await run_script(self.pool, CLAIM_JOBS, keys, args)
+        taken = {reply[i]: reply[i + 1 : i + 4] for i in range(0, len(reply), 4)}
+        for job_id in wanted:
+            if (claimed := taken.get(job_id.encode())) is None:  # started elsewhere, finished,
+                self._release_sem_dec_counter_on_complete()  # or deferred again meanwhile
                 continue
+            score, job, job_try = claimed
+            if start:  # what run_job's first pipeline asks for, answered
+                assert isinstance(self.pool, WorkerRedis)
+                self.pool.started[start_words(job_id)] = [job, job_try, True]
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+
+    def starts_on_claim(self) -> bool:
+        """Whether the claim may start the jobs: only where run_job's pipeline will take the
+        answer (the link's) and asks nothing more (no aborts)."""
+        pool = self.pool
+        return isinstance(pool, WorkerRedis) and pool.link is not None and not self.allow_abort_jobs
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        try:
+            await super().run_job(job_id, score)
+        finally:  # used by now, unless run_job failed before its pipeline
+            if isinstance(self.pool, WorkerRedis):
+                self.pool.started.pop(start_words(job_id), None)
 
     def runs(self, job_id: str) -> bool:
         task = self.tasks.get(job_id)
@@ -137,13 +172,26 @@ class LinkPipeline:
         if self.own is not None:
             return await self.own.execute()
         assert self.client.link is not None
-        replies: list[Any] = await self.client.link.run_script(RUN_PIPELINE, [], self.words)
-        self.words = []
-        return replies
+        words, self.words = self.words, []
+        if (replies := self.client.started.pop(tuple(words), None)) is not None:
+            return replies
+        answer: list[Any] = await self.client.link.run_script(RUN_PIPELINE, [], words)
+        return answer
+
+
+def start_words(job_id: str) -> tuple[Any, ...]:
+    """The words LinkPipeline queues for run_job's first pipeline (GET, INCR, EXPIRE)."""
+    job_key, retry_key = job_key_prefix + job_id, retry_key_prefix + job_id
+    return (2, "GET", job_key, 2, "INCR", retry_key, 3, "EXPIRE", retry_key, RETRY_KEEP_S)
 
 
 class WorkerRedis(LinkedArqRedis):
     """arq's client for the worker: its polls and pipelines over a RedisLink."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # Replies of pipelines the claim already ran, by the words they queue: see CLAIM_JOBS.
+        self.started: dict[tuple[Any, ...], list[Any]] = {}
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         if self.link is None:

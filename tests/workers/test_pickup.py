@@ -17,6 +17,7 @@ from arq.worker import Retry, func
 
 from app.config import get_settings
 from app.queue import enqueue, run_script
+from app.redis_link import Script
 from tests.conftest import isolated_redis_url
 from workers import pickup
 from workers.pickup import QuickPickupWorker
@@ -110,7 +111,7 @@ async def worker_redis(arq_redis: ArqRedis) -> AsyncIterator[pickup.WorkerRedis]
 
 
 async def test_jobs_start_and_finish_over_the_link_alone(
-    worker_redis: pickup.WorkerRedis, arq_redis: ArqRedis
+    worker_redis: pickup.WorkerRedis, arq_redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran: list[str] = []
 
@@ -124,9 +125,20 @@ async def test_jobs_start_and_finish_over_the_link_alone(
     worker = QuickPickupWorker(
         functions=[func(record, name="record")], redis_pool=worker_redis, max_jobs=5
     )
+    assert worker_redis.link is not None
+    pipelines, run_script = 0, worker_redis.link.run_script
+
+    async def counted(script: Script, keys: list[str], args: list[Any]) -> Any:
+        nonlocal pipelines
+        pipelines += script is pickup.RUN_PIPELINE
+        return await run_script(script, keys, args)
+
+    monkeypatch.setattr(worker_redis.link, "run_script", counted)
     await worker.start_jobs([b"one", b"fails"])
     await asyncio.gather(*worker.tasks.values())
     assert sorted(ran) == ["fails", "one"]
+    # The claim started both jobs (read them, counted their try): one pipeline each, to finish.
+    assert pipelines == 2 and worker_redis.started == {}
     for name in ("one", "fails"):  # what arq's finish_job deletes
         keys = [prefix + name for prefix in (job_key_prefix, retry_key_prefix)]
         assert await arq_redis.exists(in_progress_key_prefix + name, *keys) == 0
@@ -154,12 +166,32 @@ async def test_a_job_asking_to_retry_is_deferred_and_counts_its_try(
     assert await arq_redis.exists(job_key_prefix + "again", in_progress_key_prefix + "again") == 1
 
 
+async def test_a_job_gone_when_claimed_fails_as_arq_fails_it(
+    worker_redis: pickup.WorkerRedis, arq_redis: ArqRedis
+) -> None:
+    ran: list[str] = []
+
+    async def record(ctx: dict[str, Any], name: str) -> None:
+        ran.append(name)
+
+    assert await enqueue(arq_redis, "record", "gone", job_id="gone")
+    await arq_redis.delete(job_key_prefix + "gone")  # expired, with its id still queued
+    worker = QuickPickupWorker(
+        functions=[func(record, name="record")], redis_pool=worker_redis, max_jobs=5
+    )
+    await worker.start_jobs([b"gone"])
+    await asyncio.gather(*worker.tasks.values())
+    assert ran == [] and worker.jobs_failed == 1 and worker_redis.started == {}
+    assert await arq_redis.zcard(default_queue_name) == 0
+    assert await arq_redis.exists(in_progress_key_prefix + "gone", retry_key_prefix + "gone") == 0
+
+
 async def test_the_poll_reads_the_due_jobs_as_redis_py_does(
     worker_redis: pickup.WorkerRedis, arq_redis: ArqRedis
 ) -> None:
     for name, defer in (("a", None), ("b", 60.0), ("c", None), ("d", None)):
         assert await enqueue(arq_redis, "record", name, job_id=name, defer_seconds=defer)
-    now = time.time() * 1000
+    now = (time.time() + 1) * 1000  # past the due jobs (arq rounds scores to the ms)
     for start, num in ((0, 10), (1, 1)):
         linked = await worker_redis.zrangebyscore(
             default_queue_name, float("-inf"), now, start, num
