@@ -99,6 +99,9 @@ async def place(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.dial_budget_seconds
     await slot  # the calls-per-second limiter's
+    # At DEBUG, the number rung (masked, as every logged number is): the common round reads it
+    # outside SQLAlchemy, whose DEBUG rows used to show it.
+    log.debug("calling rep %s for attempt %s", call.rep_phone, call.attempt_id)
     sent_at = dialer.now()
     try:
         created, retries = await dialer.create_rep_call(
