@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.carrier import build_twilio_client, close_twilio_client
 from app.config import get_settings
-from app.db import make_engine
+from app.db import get_autocommit_pool, make_engine
 from app.observability.worker import start_metrics_server  # observability
 from app.queue import make_arq, redis_settings
 from workers.cadence import run_step, send_email, sweep_steps
@@ -20,6 +20,7 @@ from workers.dial import (
     reconcile_silent_calls,
     sweep,
 )
+from workers.pickup import WorkerRedis, worker_redis
 from workers.retention import purge_old_payloads
 from workers.sms import send_sms
 from workers.webhooks import deliver_webhooks
@@ -42,6 +43,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await close_twilio_client(ctx["twilio"])
     await ctx["webhook_http"].aclose()
     await ctx["engine"].dispose()
+    await get_autocommit_pool().close()
+    if isinstance(ctx["redis"], WorkerRedis) and ctx["redis"].link is not None:
+        ctx["redis"].link.close()
 
 
 class WorkerSettings:
@@ -76,6 +80,7 @@ def worker_options() -> dict[str, Any]:
     settings = get_settings()
     return {
         "redis_settings": redis_settings(settings.redis_url),
+        "redis_pool": worker_redis(settings.redis_url),
         # arq polls Redis for new jobs; 0.5 s by default would be most of the dial budget.
         "poll_delay": settings.worker_poll_delay_seconds,
         "max_jobs": settings.worker_max_jobs,

@@ -11,18 +11,21 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.queue import run_script
+from app.redis_link import Script
+
 log = logging.getLogger(__name__)
 
 LIMITER_KEY = "firstring:cps:next-slot"
 # Each caller takes the next free slot and moves it on by one interval; returns its slot.
-TAKE_SLOT = """
+TAKE_SLOT = Script("""
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local next_free = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(now, next_free)
 redis.call('SET', KEYS[1], tostring(slot + interval), 'PX', 60000)
 return tostring(slot)
-"""
+""")
 
 
 async def wait_for_call_slot(redis: Redis, calls_per_second: float) -> float:
@@ -35,8 +38,7 @@ async def wait_for_call_slot(redis: Redis, calls_per_second: float) -> float:
     now = time.time()
     try:
         interval = repr(1 / calls_per_second)
-        reply = redis.eval(TAKE_SLOT, 1, LIMITER_KEY, repr(now), interval)
-        slot = float(await reply if not isinstance(reply, str) else reply)
+        slot = float(await run_script(redis, TAKE_SLOT, [LIMITER_KEY], [repr(now), interval]))
     except (RedisError, OSError) as exc:
         log.warning("calls-per-second limiter unavailable (%s); placing the call unpaced", exc)
         return 0.0
