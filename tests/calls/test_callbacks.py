@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 
+from app.calls import outcomes
 from app.config import get_settings
+from app.db import driver_connection
 from app.models import Attempt, CallEvent, Event, Lead, Rep, Source
 from app.webhooks.service import attempt_data
 
@@ -414,3 +416,23 @@ async def test_a_callback_without_a_valid_attempt_is_422_and_stores_nothing(
         forged = await client.post(path, data=params, headers={"X-Twilio-Signature": "x"})
         assert forged.status_code == 403  # the signature is checked first, as before
     assert await event_count(session) == 0
+
+
+async def test_events_a_statement_writes_carry_attempt_data_exactly(
+    session: AsyncSession, live_attempt: Attempt
+) -> None:
+    """The one-statement callbacks build an event's data in SQL (outcomes.event_data): the same
+    JSON as attempt_data, whole seconds and missing values included."""
+    live_attempt.create_sent_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    live_attempt.rep_answered_at = datetime(2026, 1, 2, 3, 4, 6, 70, tzinfo=UTC)
+    live_attempt.ring_seconds, live_attempt.outcome = 1, "connected"
+    await session.flush()
+    columns = outcomes.RETURNED_COLUMNS
+    connection = await driver_connection(session)
+    data = await connection.fetchval(
+        f"SELECT {outcomes.event_data('a')} FROM (SELECT {columns} FROM attempts"
+        " WHERE id = $1) AS a",
+        live_attempt.id,
+    )
+    assert data == attempt_data(live_attempt)
+    assert data["create_sent_at"] == "2026-01-02T03:04:05+00:00" and data["ended_at"] is None
