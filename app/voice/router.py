@@ -1,6 +1,7 @@
 """TwiML and status callbacks for the carrier. Every request is checked with X-Twilio-Signature
 against PUBLIC_BASE_URL, always: there is no switch to turn it off."""
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -41,9 +42,28 @@ async def signed_params(request: Request) -> dict[str, str]:
     if request.url.query:
         url += "?" + request.url.query
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not RequestValidator(settings.carrier_auth_token).validate(url, params, signature):
+    if not carrier_signed(settings.carrier_auth_token, url, params, signature):
         raise Forbidden("The request is not signed by the carrier.", field="X-Twilio-Signature")
     return params
+
+
+class Params(dict[str, str]):
+    """Form parameters as the validator reads a MultiDict: for a plain dict it looks for
+    `getall` and `getlist` first, and the two exceptions per parameter cost more than the
+    HMAC."""
+
+    def getall(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+def carrier_signed(token: str, url: str, params: dict[str, str], signature: str) -> bool:
+    """RequestValidator's verdict. The signature of the URL as the carrier requested it is
+    checked first, and alone when it matches: validate() also tries the URL with and without
+    its port, hashing twice, and only a mismatch needs its word."""
+    validator = RequestValidator(token)
+    signed = validator.compute_signature(url, Params(params))
+    matches = hmac.compare_digest(signed.encode(), signature.encode())
+    return matches or validator.validate(url, params, signature)
 
 
 @dataclass

@@ -79,6 +79,26 @@ async def test_a_forged_callback_is_403_and_changes_nothing(
     assert await event_count(session) == 0
 
 
+async def test_a_signature_over_the_url_without_its_port_is_taken_as_the_library_takes_it(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    """The signature of the URL as requested is checked first; anything else gets
+    RequestValidator.validate's word, which also accepts the URL without its port and refuses
+    a header no signature could be."""
+    params = status_params(live_attempt, "ringing")
+    path = f"/twilio/status/rep?attempt={live_attempt.id}"
+    base = get_settings().public_base_url
+    assert base.startswith("http://127.0.0.1:")  # the port the check strips
+    validator = RequestValidator(get_settings().carrier_auth_token)
+    portless = validator.compute_signature("http://127.0.0.1" + path, params)
+    odd = {"X-Twilio-Signature": "signé".encode("latin-1")}
+    response = await client.post(path, data=params, headers=odd)  # type: ignore[arg-type]
+    assert response.status_code == 403
+    response = await client.post(path, data=params, headers={"X-Twilio-Signature": portless})
+    assert response.status_code == 204
+    assert await event_count(session) == 1
+
+
 async def test_retried_callbacks_are_stored_once_and_change_nothing_more(
     client: AsyncClient, session: AsyncSession, live_attempt: Attempt
 ) -> None:
