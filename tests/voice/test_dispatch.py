@@ -1,6 +1,8 @@
 """The carrier callbacks' own way in answers exactly as the routed app does, and nothing else."""
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 from uuid import uuid4
 
@@ -8,10 +10,13 @@ import pytest
 from arq.connections import ArqRedis
 from httpx import ASGITransport, AsyncClient, Response
 from prometheus_client import REGISTRY
+from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
+from app.calls import outcomes
 from app.config import get_settings
 from app.voice.dispatch import CarrierCallbackDispatch, voice_routes
+from app.voice.router import requested
 
 
 def signed(path: str, params: dict[str, str]) -> dict[str, str]:
@@ -98,3 +103,27 @@ async def test_other_methods_and_paths_go_through_the_routing(client: AsyncClien
         "/twilio/status/rep",
         "/twilio/status/lead",
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/twilio/status/rep", b"attempt=1"),
+        ("/twilio/status/rep", b""),
+        ("/twilio/status/rep", b"attempt=1#fragment"),
+        ("/twilio/status/r#ep", b"a=\\b"),
+        ("/twilio/status/r?ep", b"a=b"),
+        ("/twilio/status/r\tep", b"a=\nb"),
+    ],
+)
+def test_the_signed_url_is_the_one_the_request_names(path: str, query: bytes) -> None:
+    request = Request({"type": "http", "path": path, "query_string": query, "headers": []})
+    expected = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    assert requested(request) == expected
+
+
+def test_a_late_callback_keeps_the_carrier_timestamp_and_a_bad_one_is_ignored() -> None:
+    late = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    for _ in range(2):  # the second parse comes from the cache
+        assert outcomes.event_time({"Timestamp": format_datetime(late)}) == late
+    assert datetime.now(UTC) - outcomes.event_time({"Timestamp": "not a date"}) < timedelta(1)
