@@ -5,6 +5,7 @@ from email.utils import format_datetime
 from uuid import uuid4
 
 import pytest
+from arq.connections import ArqRedis
 from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,16 @@ from twilio.request_validator import RequestValidator
 from app.calls import outcomes
 from app.config import get_settings
 from app.db import driver_connection
-from app.models import Attempt, CallEvent, Event, Lead, Rep, Source
+from app.models import (
+    Attempt,
+    CallEvent,
+    Event,
+    Lead,
+    Rep,
+    Source,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.webhooks.service import attempt_data
 
 
@@ -456,3 +466,40 @@ async def test_events_a_statement_writes_carry_attempt_data_exactly(
     )
     assert data == attempt_data(live_attempt)
     assert data["create_sent_at"] == "2026-01-02T03:04:05+00:00" and data["ended_at"] is None
+
+
+async def owed_deliveries(session: AsyncSession) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        select(Event.type, WebhookEndpoint.url)
+        .join(WebhookDelivery, WebhookDelivery.event_id == Event.id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .order_by(Event.type)
+    )
+    return [(type, url) for type, url in rows]
+
+
+@pytest.mark.parametrize("wanted", [True, False])
+async def test_call_events_are_owed_to_the_endpoints_that_want_them_and_wake_a_sender(
+    client: AsyncClient,
+    session: AsyncSession,
+    live_attempt: Attempt,
+    arq_redis: ArqRedis,
+    wanted: bool,
+) -> None:
+    types = ["call.rep_ringing", "call.connected", "attempt.completed"] if wanted else []
+    session.add(
+        WebhookEndpoint(
+            url="https://crm.example/hooks",
+            secret="whsec_test",
+            event_types=types or ["lead.received"],
+        )
+    )
+    await session.flush()
+    await post_status(client, live_attempt, status_params(live_attempt, "ringing"))
+    answered = {"CallSid": "CA" + "3" * 32, "CallStatus": "in-progress", "AnsweredBy": "human"}
+    await post_lead_status(client, live_attempt, answered)
+    await post_status(client, live_attempt, status_params(live_attempt, "completed"))
+    url = "https://crm.example/hooks"
+    assert await owed_deliveries(session) == [(type, url) for type in sorted(types)]
+    queued = {job.function for job in await arq_redis.queued_jobs()}
+    assert ("deliver_webhooks" in queued) is wanted
