@@ -30,6 +30,7 @@ from app.sources.router import router as sources_router
 from app.stats.readers import dispose_helper_engines
 from app.stats.router import router as stats_router
 from app.teams.router import router as teams_router
+from app.voice.dispatch import CarrierCallbackDispatch
 from app.voice.router import router as voice_router
 from app.webhooks.router import router as webhooks_router
 
@@ -76,6 +77,7 @@ def create_app() -> FastAPI:
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
     app.add_middleware(FormWebhookDispatch)  # the form webhooks skip the routing (see there)
+    app.add_middleware(CarrierCallbackDispatch)  # and so do the carrier's voice callbacks
     observability.install(app)  # observability: request ids, request durations, /metrics
     return app
 

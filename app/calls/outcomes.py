@@ -4,25 +4,35 @@ Every function here runs inside the caller's transaction and returns the follow-
 dial, teams with a rep just freed, ring groups to cancel) to enqueue after the commit.
 """
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any, cast
 from uuid import UUID
 
+import asyncpg
 from arq.connections import ArqRedis
-from sqlalchemy import Table, TextClause, bindparam, func, or_, select, text, update
+from sqlalchemy import Table, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cadences import scheduler
 from app.config import get_settings
+from app.db import driver_connection, driver_errors
 from app.models import Attempt, CallEvent, Lead, Rep
 from app.observability import metrics  # observability
-from app.queue import enqueue_cancel_ring_group, enqueue_dial, enqueue_dial_waiting
+from app.queue import (
+    EVENTS_EMITTED,
+    enqueue_cancel_ring_group,
+    enqueue_dial,
+    enqueue_dial_waiting,
+)
 from app.stats import summary
 from app.webhooks.schemas import EventType
-from app.webhooks.service import attempt_data, emit
+from app.webhooks.service import attempt_data, emit, give_up_after
 
 TERMINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 REP_LEG_OUTCOMES = {
@@ -67,10 +77,17 @@ def event_time(params: dict[str, str]) -> datetime:
     """When the event happened: now, or Twilio's Timestamp for a callback delivered late."""
     arrived = datetime.now(UTC)
     try:
-        stamped = parsedate_to_datetime(params["Timestamp"]).astimezone(UTC)
+        stamped = carrier_time(params["Timestamp"])
     except (KeyError, TypeError, ValueError):
         return arrived
     return stamped if arrived - stamped > LATE_DELIVERY else arrived
+
+
+@lru_cache(maxsize=256)
+def carrier_time(stamp: str) -> datetime:
+    """A Timestamp as a time: parsing one cost as much as a callback's statement, and the
+    callbacks of the same second carry the same one."""
+    return parsedate_to_datetime(stamp).astimezone(UTC)
 
 
 # Built once with bind parameters: inlining a callback's twenty-odd parameters into the
@@ -130,7 +147,10 @@ async def rep_status(
 ) -> FollowUps:
     """A status callback of the rep's leg."""
     if params.get("CallStatus", "") not in TERMINAL_STATUSES:
-        await rep_progress(session, attempt_id=attempt_id, params=params)
+        owed = await rep_progress(
+            await driver_connection(session), attempt_id=attempt_id, params=params
+        )
+        owe_events(session, owed)
         return FollowUps()
     follow = FollowUps()
     attempt = await store_rep_end(session, attempt_id=attempt_id, params=params)
@@ -154,7 +174,8 @@ def lock_and_store(leg: str, *, locked: str = "id") -> str:
     SELECT {locked} FROM attempts WHERE id = CAST(:attempt_id AS uuid) FOR UPDATE
 ), stored AS (
     INSERT INTO call_events (call_sid, call_status, attempt_id, leg, payload)
-    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, '{leg}', :payload
+    SELECT CAST(:event_sid AS varchar), CAST(:status AS varchar), id, '{leg}',
+        CAST(:payload AS jsonb)
     FROM target
     ON CONFLICT DO NOTHING
     RETURNING attempt_id
@@ -167,7 +188,7 @@ def event_values(attempt_id: UUID, params: dict[str, str]) -> dict[str, Any]:
         "attempt_id": attempt_id,
         "event_sid": params.get("CallSid", ""),
         "status": params.get("CallStatus", ""),
-        "payload": params,
+        "payload": json.dumps(params),
     }
 
 
@@ -183,7 +204,7 @@ STORE_REP_END = text(
 )
 SELECT attempts.* FROM attempts JOIN stored ON stored.attempt_id = attempts.id
 """
-).bindparams(bindparam("payload", type_=JSONB()))
+)
 
 
 async def store_rep_end(
@@ -211,32 +232,111 @@ EVENT_COLUMNS = (
     "lead_answered_at",
     "ended_at",
 )
+RETURNED_COLUMNS = ", ".join(f"attempts.{name}" for name in EVENT_COLUMNS)
+
+# The callbacks below are one statement each, run by asyncpg on the autocommit pool (see
+# app.voice.router): a write that is one statement is atomic by itself, and a session's
+# BEGIN, COMMIT and ORM bookkeeping cost more CPU than the statement. The outbound events
+# they owe are written by the same statement (emit_ctes), so none is lost or invented.
 
 
-def attempt_statement(sql: str) -> TextClause:
-    """A statement RETURNING {columns}: the event columns of the attempts it wrote."""
-    columns = ", ".join(f"attempts.{name}" for name in EVENT_COLUMNS)
-    statement = text(sql.format(columns=columns))
-    if ":payload" in sql:  # a callback's parameters, stored as they came
-        statement = statement.bindparams(bindparam("payload", type_=JSONB()))
-    return statement
+class Sql:
+    """A statement written with :names, as asyncpg runs it: with $1.. and the values in order.
+    Numbered once here; asyncpg prepares it once per connection."""
+
+    def __init__(self, sql: str) -> None:
+        self.names: list[str] = []
+        self.sql = re.sub(r"(?<![:\w]):([a-z_]+)", self.number, sql)
+
+    def number(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in self.names:
+            self.names.append(name)
+        return f"${self.names.index(name) + 1}"
+
+    async def fetchrow(self, connection: asyncpg.Connection, values: dict[str, Any]) -> Any:
+        with driver_errors():
+            return await connection.fetchrow(self.sql, *[values[name] for name in self.names])
 
 
-async def attempt_returned(
-    session: AsyncSession, statement: TextClause, values: dict[str, Any]
-) -> Attempt | None:
-    """The attempt the statement wrote, as a detached object for the events it owes."""
-    row = (await session.execute(statement, values)).one_or_none()
-    return None if row is None else Attempt(**dict(zip(EVENT_COLUMNS, row, strict=True)))
+def stamp(column: str) -> str:
+    """A timestamp as attempt_data writes it (datetime.isoformat in UTC: no fraction when the
+    microseconds are zero)."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM "
+        f"{column})::bigint % 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || '+00:00'"
+    )
+
+
+def event_data(row: str) -> str:
+    """attempt_data of the attempt columns a CTE `row` returned (EVENT_COLUMNS), in SQL."""
+    values = {
+        **{name: f"{row}.{name}::text" for name in ("id", "lead_id", "rep_id")},
+        **{name: f"{row}.{name}" for name in EVENT_COLUMNS[3:8]},
+        **{name: stamp(f"{row}.{name}") for name in EVENT_COLUMNS[8:]},
+    }
+    values["attempt_id"] = values.pop("id")
+    pairs = ", ".join(f"'{name}', {value}" for name, value in values.items())
+    return f"jsonb_build_object({pairs})"
+
+
+def emit_ctes(type: EventType, row: str, *, where: str = "true", data: str = "") -> str:
+    """The CTEs `event` and `owed`: webhooks.service.emit inside a statement, for each attempt
+    the CTE `row` returned (where `where` holds), with attempt_data (`|| data`) as its data.
+    Bound by :give_up (give_up_after); `owed` counts the deliveries."""
+    return f""", event AS (
+    INSERT INTO events (id, type, lead_id, data)
+    SELECT gen_random_uuid(), '{type.value}', {row}.lead_id, {event_data(row)}{data}
+    FROM {row} WHERE {where}
+    RETURNING id
+), owed AS (
+    INSERT INTO webhook_deliveries (id, event_id, endpoint_id, give_up_at)
+    SELECT gen_random_uuid(), event.id, endpoint.id, now() + CAST(:give_up AS interval)
+    FROM event JOIN webhook_endpoints AS endpoint
+      ON endpoint.enabled
+     AND (cardinality(endpoint.event_types) = 0 OR endpoint.event_types @> ARRAY['{type.value}'])
+    RETURNING 1
+)"""
+
+
+# An event whose data was built in Python, owed to every endpoint that wants it: emit_ctes'
+# `owed`, after an `event` of one row.
+EMIT_ATTEMPT_EVENT = Sql(
+    """
+WITH event AS (
+    INSERT INTO events (id, type, lead_id, data)
+    VALUES (gen_random_uuid(), CAST(:type AS text), CAST(:lead_id AS uuid), CAST(:data AS jsonb))
+    RETURNING id
+), owed AS (
+    INSERT INTO webhook_deliveries (id, event_id, endpoint_id, give_up_at)
+    SELECT gen_random_uuid(), event.id, endpoint.id, now() + CAST(:give_up AS interval)
+    FROM event JOIN webhook_endpoints AS endpoint
+      ON endpoint.enabled
+     AND (cardinality(endpoint.event_types) = 0
+          OR endpoint.event_types @> ARRAY[CAST(:type AS text)])
+    RETURNING 1
+)
+SELECT count(*) > 0 FROM owed
+"""
+)
+
+
+def owe_events(session: AsyncSession, owed: bool) -> None:
+    """What webhooks.service.emit leaves for wake_after_commit, for a statement that ran on
+    the session's own connection."""
+    if owed:
+        session.info[EVENTS_EMITTED] = True
 
 
 # A rep leg's initiated, ringing and answered callbacks in one statement each: lock the
 # attempt, store the event once, and only when it is new stamp the attempt, end the rep's claim
-# lease and lower the lead's first_rep_answered_at (app.stats.summary). The attempt is locked
-# first, as in rep_status, and the rep before the lead, as in finish_attempt.
-REP_PROGRESS = attempt_statement(
+# lease, lower the lead's first_rep_answered_at (app.stats.summary) and tell integrators it
+# rings. The attempt is locked first, as in rep_status, and the rep before the lead, as in
+# finish_attempt.
+REP_PROGRESS = Sql(
     lock_and_store("rep")
-    + """, progressed AS (
+    + f""", progressed AS (
     UPDATE attempts
     SET rep_call_sid = coalesce(rep_call_sid, CAST(:call_sid AS varchar)),
         rep_ringing_at = CASE WHEN CAST(:status AS varchar) = 'ringing'
@@ -245,7 +345,7 @@ REP_PROGRESS = attempt_statement(
             THEN coalesce(rep_answered_at, CAST(:at AS timestamptz)) ELSE rep_answered_at END
     FROM stored
     WHERE attempts.id = stored.attempt_id
-    RETURNING {columns}
+    RETURNING {RETURNED_COLUMNS}
 ), released AS (
     UPDATE reps SET claim_expires_at = NULL, updated_at = now()
     FROM progressed
@@ -259,28 +359,25 @@ REP_PROGRESS = attempt_statement(
       AND (leads.first_rep_answered_at IS NULL
            OR leads.first_rep_answered_at > progressed.rep_answered_at)
       AND (SELECT count(*) FROM released) >= 0
-)
-SELECT * FROM progressed
-"""
+)"""
+    + emit_ctes(
+        EventType.call_rep_ringing, "progressed", where="CAST(:status AS varchar) = 'ringing'"
+    )
+    + "\nSELECT count(*) > 0 FROM owed"
 )
 
 
-async def rep_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
-    """The rep's phone was dialed, rings or answered: nothing here needs the ORM."""
-    status = params.get("CallStatus", "")
+async def rep_progress(
+    connection: asyncpg.Connection, *, attempt_id: UUID, params: dict[str, str]
+) -> bool:
+    """The rep's phone was dialed, rings or answered; True when webhook deliveries are owed."""
     values = {
         **event_values(attempt_id, params),
         "call_sid": params.get("CallSid"),
         "at": event_time(params),
+        "give_up": give_up_after(),
     }
-    attempt = await attempt_returned(session, REP_PROGRESS, values)
-    if attempt is not None and status == "ringing":
-        await emit(
-            session,
-            type=EventType.call_rep_ringing,
-            data=attempt_data(attempt),
-            lead_id=attempt.lead_id,
-        )
+    return bool((await REP_PROGRESS.fetchrow(connection, values))[0])
 
 
 def rep_leg_outcome(attempt: Attempt, status: str, lead: Lead) -> str:
@@ -327,12 +424,16 @@ async def finish_attempt(
 
 
 async def emit_completed(session: AsyncSession, attempt: Attempt) -> None:
-    await emit(
-        session,
-        type=EventType.attempt_completed,
-        data=attempt_data(attempt),
-        lead_id=attempt.lead_id,
-    )
+    """webhooks.service.emit, run by the driver on the session's own connection: the ORM's
+    execution of the statement cost more than the insert, once per call."""
+    values = {
+        "type": EventType.attempt_completed.value,
+        "lead_id": attempt.lead_id,
+        "data": json.dumps(attempt_data(attempt)),
+        "give_up": give_up_after(),
+    }
+    owed = await EMIT_ATTEMPT_EVENT.fetchrow(await driver_connection(session), values)
+    owe_events(session, owed[0])
 
 
 async def release_rep(session: AsyncSession, attempt: Attempt, follow: FollowUps) -> None:
@@ -412,9 +513,13 @@ class Bridge:
 
 
 # First rep to press 1 takes the lead: the compare-and-set on the lead makes it one winner, and
-# the winner's attempt is stamped in the same statement, which also reads whom to dial. The
-# attempt is locked before the lead, as everywhere.
-ACCEPT_OFFER = text(
+# the winner's attempt is stamped in the same statement, which also reads whom to dial and,
+# for a simultaneous ring, cancels the other legs. The attempt is locked before the lead, as
+# everywhere. A leg locked right now is skipped: its own callback holds it and may be waiting
+# for the lead, which the winner holds, so waiting for that leg could deadlock. A skipped leg
+# is hung up all the same (the cancel_ring_group job), and ends `canceled` when its last
+# callback finds the lead won by another leg (rep_leg_outcome).
+ACCEPT_OFFER = Sql(
     """
 WITH target AS (
     SELECT id, lead_id, ring_group FROM attempts
@@ -433,6 +538,14 @@ WITH target AS (
     FROM won
     WHERE attempts.id = CAST(:attempt_id AS uuid)
     RETURNING attempts.routing, attempts.ring_group
+), canceled AS (
+    UPDATE attempts SET outcome = 'canceled'
+    WHERE attempts.id IN (
+        SELECT sibling.id FROM attempts AS sibling JOIN accepted
+          ON accepted.routing = 'simultaneous' AND sibling.ring_group = accepted.ring_group
+        WHERE sibling.id <> CAST(:attempt_id AS uuid) AND sibling.outcome IS NULL
+        FOR UPDATE OF sibling SKIP LOCKED
+    )
 )
 SELECT won.phone, sources.caller_id, accepted.routing, accepted.ring_group
 FROM won CROSS JOIN accepted JOIN sources ON sources.id = won.source_id
@@ -440,57 +553,52 @@ FROM won CROSS JOIN accepted JOIN sources ON sources.id = won.source_id
 )
 
 
-async def accept_offer(session: AsyncSession, *, attempt_id: UUID, digits: str) -> Bridge | None:
+async def accept_offer(
+    connection: asyncpg.Connection, *, attempt_id: UUID, digits: str
+) -> Bridge | None:
+    """The rep pressed 1: the bridge to place if it won the lead."""
     values = {
         "attempt_id": attempt_id,
         "closed": sorted(scheduler.CLOSED_STATUSES),
         "digits": digits,
         "at": datetime.now(UTC),
     }
-    row = (await session.execute(ACCEPT_OFFER, values)).one_or_none()
+    row = await ACCEPT_OFFER.fetchrow(connection, values)
     return None if row is None else Bridge(*row)
+
+
+def bridge_follow_ups(bridge: Bridge, attempt_id: UUID) -> FollowUps:
+    """A simultaneous ring's other legs are hung up once the winner's statement committed."""
+    follow = FollowUps()
+    if bridge.routing == "simultaneous":
+        follow.cancel_groups.append((bridge.ring_group, attempt_id))
+    return follow
 
 
 async def rep_choice(
     session: AsyncSession, *, attempt_id: UUID, digits: str
 ) -> tuple[Bridge | None, FollowUps]:
     """The rep's key after the whisper: the bridge to place if it won the lead."""
-    follow = FollowUps()
     if digits == "1" and (
-        bridge := await accept_offer(session, attempt_id=attempt_id, digits=digits)
+        bridge := await accept_offer(
+            await driver_connection(session), attempt_id=attempt_id, digits=digits
+        )
     ):
-        if bridge.routing == "simultaneous":
-            await cancel_siblings(session, bridge.ring_group, winner=attempt_id)
-            follow.cancel_groups.append((bridge.ring_group, attempt_id))
-        return bridge, follow
+        return bridge, bridge_follow_ups(bridge, attempt_id)
+    return None, await pass_offer(session, attempt_id=attempt_id, digits=digits)
+
+
+async def pass_offer(session: AsyncSession, *, attempt_id: UUID, digits: str) -> FollowUps:
+    """A pass, or a 1 pressed after another rep won the lead (or it closed meanwhile)."""
+    follow = FollowUps()
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None or attempt.ended_at is not None or attempt.outcome is not None:
-        return None, follow
-    # A pass, or a 1 pressed after another rep won the lead (or it closed meanwhile).
+        return follow
     attempt.digits = digits
     attempt.outcome = pass_outcome(digits, lost_race=digits == "1")
     lead = await lock_lead(session, attempt.lead_id)
     await hand_on_if_round_over(session, lead, attempt, follow)
-    return None, follow
-
-
-async def cancel_siblings(session: AsyncSession, ring_group: UUID, *, winner: UUID) -> None:
-    """The other legs of a simultaneous ring lost. A leg locked right now is skipped: its own
-    callback holds it and may be waiting for the lead, which the winner holds, so waiting for
-    that leg could deadlock. A skipped leg is hung up all the same, and ends `canceled` when its
-    last callback finds the lead won by another leg (rep_leg_outcome)."""
-    siblings = (
-        select(Attempt.id)
-        .where(
-            Attempt.ring_group == ring_group,
-            Attempt.id != winner,
-            Attempt.outcome.is_(None),
-        )
-        .with_for_update(skip_locked=True)
-    )
-    await session.execute(
-        update(Attempt).where(Attempt.id.in_(siblings.scalar_subquery())).values(outcome="canceled")
-    )
+    return follow
 
 
 def pass_outcome(digits: str, *, lost_race: bool) -> str:
@@ -515,8 +623,9 @@ class Offer:
 
 # The rep picked up: stamp the answer, lower the lead's first_rep_answered_at
 # (app.stats.summary) and read what the whisper says, in one statement. The lead is offered
-# still when its live ring group is this attempt's and nobody accepted it yet.
-REP_ANSWERED = text(
+# still when its live ring group is this attempt's and nobody accepted it yet. The form's
+# fields come as text: the autocommit pool's connections decode no JSON, a session's do.
+REP_ANSWERED = Sql(
     """
 WITH target AS (
     SELECT id FROM attempts
@@ -535,7 +644,7 @@ WITH target AS (
            OR leads.first_rep_answered_at > answered.rep_answered_at)
 )
 SELECT answered.id, sources.name, leads.full_name, leads.first_name, leads.last_name,
-       leads.fields, leads.phone_raw, leads.email,
+       CAST(leads.fields AS text), leads.phone_raw, leads.email,
        leads.accepted_attempt_id IS NULL AND leads.live_ring_group = answered.ring_group
 FROM answered
 JOIN leads ON leads.id = answered.lead_id
@@ -544,13 +653,14 @@ JOIN sources ON sources.id = leads.source_id
 )
 
 
-async def rep_answered(session: AsyncSession, *, attempt_id: UUID) -> Offer | None:
+async def rep_answered(connection: asyncpg.Connection, *, attempt_id: UUID) -> Offer | None:
     """The rep picked up and the whisper is about to play. None if the lead is gone."""
     values = {"attempt_id": attempt_id, "at": datetime.now(UTC)}
-    row = (await session.execute(REP_ANSWERED, values)).one_or_none()
+    row = await REP_ANSWERED.fetchrow(connection, values)
     if row is None or not row[-1]:
         return None
-    return Offer(*row[:-1])
+    attempt, source, full, first, last, fields, phone_raw, email, _ = row
+    return Offer(attempt, source, full, first, last, json.loads(fields), phone_raw, email)
 
 
 @dataclass(frozen=True)
@@ -561,7 +671,7 @@ class DialResult:
 
 # The <Dial> to the lead ended: the attempt's outcome (a first report only; a retry changes
 # nothing) and the lead's connected_at lowered when it connected (app.stats.summary).
-DIAL_RESULT = text(
+DIAL_RESULT = Sql(
     """
 WITH target AS (
     SELECT id, outcome, disposition FROM attempts WHERE id = CAST(:attempt_id AS uuid)
@@ -594,7 +704,7 @@ SELECT outcome, disposition FROM target WHERE outcome IS NOT NULL
 
 
 async def dial_result(
-    session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]
+    connection: asyncpg.Connection, *, attempt_id: UUID, params: dict[str, str]
 ) -> DialResult | None:
     """The <Dial> to the lead ended: connected, or why not."""
     status = params.get("DialCallStatus", "")
@@ -606,14 +716,14 @@ async def dial_result(
         "bridged": status in ("completed", "answered"),
         "unbridged_outcome": DIAL_OUTCOMES.get(status, "failed"),
     }
-    row = (await session.execute(DIAL_RESULT, values)).one_or_none()
+    row = await DIAL_RESULT.fetchrow(connection, values)
     return None if row is None else DialResult(*row)
 
 
 # The rep's key after the call: the attempt's disposition, once, and the lead's, with the
-# attempt locked before the lead as everywhere.
-RECORD_DISPOSITION = attempt_statement(
-    """
+# attempt locked before the lead as everywhere; integrators are told.
+RECORD_DISPOSITION = Sql(
+    f"""
 WITH target AS (
     SELECT id FROM attempts
     WHERE id = CAST(:attempt_id AS uuid) AND disposition IS NULL
@@ -623,40 +733,50 @@ WITH target AS (
     SET disposition = CAST(:disposition AS varchar), disposition_at = CAST(:at AS timestamptz)
     FROM target
     WHERE attempts.id = target.id
-    RETURNING {columns}
+    RETURNING {RETURNED_COLUMNS}
 ), steered AS (
     UPDATE leads
     SET disposition = CAST(:disposition AS varchar), disposition_at = CAST(:at AS timestamptz),
         updated_at = now()
     FROM recorded
     WHERE leads.id = recorded.lead_id
-)
-SELECT * FROM recorded
-"""
+)"""
+    + emit_ctes(
+        EventType.lead_disposition,
+        "recorded",
+        data=" || jsonb_build_object('disposition', CAST(:disposition AS varchar))",
+    )
+    + "\nSELECT (SELECT count(*) FROM recorded) > 0, (SELECT count(*) FROM owed) > 0"
 )
 
 
-async def record_disposition(session: AsyncSession, *, attempt_id: UUID, digits: str) -> str | None:
-    """The rep's key after talking to the lead; it steers the follow-up (see scheduler)."""
+async def record_disposition(
+    connection: asyncpg.Connection, *, attempt_id: UUID, digits: str
+) -> tuple[str | None, bool]:
+    """The rep's key after talking to the lead; it steers the follow-up (see scheduler). The
+    disposition recorded (None for an unknown key or a retry) and whether webhook deliveries
+    are owed."""
     disposition = DISPOSITIONS.get(digits)
     if disposition is None:
-        return None
-    values = {"attempt_id": attempt_id, "disposition": disposition, "at": datetime.now(UTC)}
-    attempt = await attempt_returned(session, RECORD_DISPOSITION, values)
-    if attempt is None:
-        return None
-    data = {**attempt_data(attempt), "disposition": disposition}
-    await emit(session, type=EventType.lead_disposition, data=data, lead_id=attempt.lead_id)
-    return disposition
+        return None, False
+    values = {
+        "attempt_id": attempt_id,
+        "disposition": disposition,
+        "at": datetime.now(UTC),
+        "give_up": give_up_after(),
+    }
+    recorded, owed = await RECORD_DISPOSITION.fetchrow(connection, values)
+    return (disposition if recorded else None), bool(owed)
 
 
 # A status callback of the lead's leg, the <Number> of the bridge: the event stored once, and
-# only when it is new the attempt stamped and the lead's connected_at lowered when the bridge
-# already reported a connection (app.stats.summary). A machine's answer takes the ORM path
-# (lead_status), which may have to correct the outcome.
-LEAD_PROGRESS = attempt_statement(
+# only when it is new the attempt stamped, the lead's connected_at lowered when the bridge
+# already reported a connection (app.stats.summary), and integrators told of an answer the
+# bridge has not reported yet. A machine's answer takes the ORM path (lead_status), which may
+# have to correct the outcome.
+LEAD_PROGRESS = Sql(
     lock_and_store("lead")
-    + """, progressed AS (
+    + f""", progressed AS (
     UPDATE attempts
     SET lead_call_sid = coalesce(lead_call_sid, CAST(:call_sid AS varchar)),
         answered_by = coalesce(CAST(:answered_by AS varchar), answered_by),
@@ -664,23 +784,32 @@ LEAD_PROGRESS = attempt_statement(
             THEN coalesce(lead_answered_at, CAST(:at AS timestamptz)) ELSE lead_answered_at END
     FROM stored
     WHERE attempts.id = stored.attempt_id
-    RETURNING {columns}
+    RETURNING {RETURNED_COLUMNS}
 ), lowered AS (
     UPDATE leads SET connected_at = progressed.lead_answered_at, updated_at = now()
     FROM progressed
     WHERE CAST(:status AS varchar) = 'in-progress' AND leads.id = progressed.lead_id
       AND progressed.outcome = 'connected'
       AND (leads.connected_at IS NULL OR leads.connected_at > progressed.lead_answered_at)
+)"""
+    + emit_ctes(
+        EventType.call_connected,
+        "progressed",
+        where="CAST(:status AS varchar) = 'in-progress' AND progressed.outcome IS NULL",
+    )
+    + "\nSELECT count(*) > 0 FROM owed"
 )
-SELECT * FROM progressed
-"""
-)
+
+
+def is_machine(params: dict[str, str]) -> bool:
+    return params.get("AnsweredBy", "").startswith("machine")
 
 
 async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
     """A status callback of the lead's leg (the <Number> of the bridge)."""
-    if not params.get("AnsweredBy", "").startswith("machine"):
-        await lead_progress(session, attempt_id=attempt_id, params=params)
+    if not is_machine(params):
+        connection = await driver_connection(session)
+        owe_events(session, await lead_progress(connection, attempt_id=attempt_id, params=params))
         return
     attempt = await lock_attempt(session, attempt_id)
     if attempt is None:
@@ -697,17 +826,19 @@ async def lead_status(session: AsyncSession, *, attempt_id: UUID, params: dict[s
         await emit_connected(session, attempt)
 
 
-async def lead_progress(session: AsyncSession, *, attempt_id: UUID, params: dict[str, str]) -> None:
-    """The lead's leg answered or ended, a person (or nobody) on it: no ORM needed."""
+async def lead_progress(
+    connection: asyncpg.Connection, *, attempt_id: UUID, params: dict[str, str]
+) -> bool:
+    """The lead's leg answered or ended, a person (or nobody) on it; True when webhook
+    deliveries are owed."""
     values = {
         **event_values(attempt_id, params),
         "call_sid": params.get("CallSid"),
         "answered_by": params.get("AnsweredBy") or None,
         "at": event_time(params),
+        "give_up": give_up_after(),
     }
-    attempt = await attempt_returned(session, LEAD_PROGRESS, values)
-    if attempt is not None and values["status"] == "in-progress" and attempt.outcome is None:
-        await emit_connected(session, attempt)
+    return bool((await LEAD_PROGRESS.fetchrow(connection, values))[0])
 
 
 async def emit_connected(session: AsyncSession, attempt: Attempt) -> None:

@@ -31,9 +31,18 @@ def request_id_from(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+# Characters parse_qs splits on or decodes.
+PARSED_CHARS = frozenset("&;%+")
+
+
 def attempt_from(scope: Scope) -> str | None:
     """Carrier callbacks name their attempt in the query string (`?attempt=...`)."""
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("attempt")
+    query = scope.get("query_string", b"").decode("latin-1")
+    values: list[str] | None
+    if query.startswith("attempt=") and not PARSED_CHARS.intersection(query):
+        values = [query[len("attempt=") :]]  # what parse_qs finds, for the carrier's own URLs
+    else:
+        values = parse_qs(query).get("attempt")
     try:
         return str(uuid.UUID(values[0])) if values else None
     except ValueError:

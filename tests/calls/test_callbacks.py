@@ -5,13 +5,25 @@ from email.utils import format_datetime
 from uuid import uuid4
 
 import pytest
+from arq.connections import ArqRedis
 from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 
+from app.calls import outcomes
 from app.config import get_settings
-from app.models import Attempt, CallEvent, Event, Lead, Rep, Source
+from app.db import driver_connection
+from app.models import (
+    Attempt,
+    CallEvent,
+    Event,
+    Lead,
+    Rep,
+    Source,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.webhooks.service import attempt_data
 
 
@@ -75,6 +87,26 @@ async def test_a_forged_callback_is_403_and_changes_nothing(
     await session.refresh(live_attempt)
     assert live_attempt.outcome is None and live_attempt.ended_at is None
     assert await event_count(session) == 0
+
+
+async def test_a_signature_over_the_url_without_its_port_is_taken_as_the_library_takes_it(
+    client: AsyncClient, session: AsyncSession, live_attempt: Attempt
+) -> None:
+    """The signature of the URL as requested is checked first; anything else gets
+    RequestValidator.validate's word, which also accepts the URL without its port and refuses
+    a header no signature could be."""
+    params = status_params(live_attempt, "ringing")
+    path = f"/twilio/status/rep?attempt={live_attempt.id}"
+    base = get_settings().public_base_url
+    assert base.startswith("http://127.0.0.1:")  # the port the check strips
+    validator = RequestValidator(get_settings().carrier_auth_token)
+    portless = validator.compute_signature("http://127.0.0.1" + path, params)
+    odd = {"X-Twilio-Signature": "signé".encode("latin-1")}
+    response = await client.post(path, data=params, headers=odd)  # type: ignore[arg-type]
+    assert response.status_code == 403
+    response = await client.post(path, data=params, headers={"X-Twilio-Signature": portless})
+    assert response.status_code == 204
+    assert await event_count(session) == 1
 
 
 async def test_retried_callbacks_are_stored_once_and_change_nothing_more(
@@ -414,3 +446,60 @@ async def test_a_callback_without_a_valid_attempt_is_422_and_stores_nothing(
         forged = await client.post(path, data=params, headers={"X-Twilio-Signature": "x"})
         assert forged.status_code == 403  # the signature is checked first, as before
     assert await event_count(session) == 0
+
+
+async def test_events_a_statement_writes_carry_attempt_data_exactly(
+    session: AsyncSession, live_attempt: Attempt
+) -> None:
+    """The one-statement callbacks build an event's data in SQL (outcomes.event_data): the same
+    JSON as attempt_data, whole seconds and missing values included."""
+    live_attempt.create_sent_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    live_attempt.rep_answered_at = datetime(2026, 1, 2, 3, 4, 6, 70, tzinfo=UTC)
+    live_attempt.ring_seconds, live_attempt.outcome = 1, "connected"
+    await session.flush()
+    columns = outcomes.RETURNED_COLUMNS
+    connection = await driver_connection(session)
+    data = await connection.fetchval(
+        f"SELECT {outcomes.event_data('a')} FROM (SELECT {columns} FROM attempts"
+        " WHERE id = $1) AS a",
+        live_attempt.id,
+    )
+    assert data == attempt_data(live_attempt)
+    assert data["create_sent_at"] == "2026-01-02T03:04:05+00:00" and data["ended_at"] is None
+
+
+async def owed_deliveries(session: AsyncSession) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        select(Event.type, WebhookEndpoint.url)
+        .join(WebhookDelivery, WebhookDelivery.event_id == Event.id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .order_by(Event.type)
+    )
+    return [(type, url) for type, url in rows]
+
+
+@pytest.mark.parametrize("wanted", [True, False])
+async def test_call_events_are_owed_to_the_endpoints_that_want_them_and_wake_a_sender(
+    client: AsyncClient,
+    session: AsyncSession,
+    live_attempt: Attempt,
+    arq_redis: ArqRedis,
+    wanted: bool,
+) -> None:
+    types = ["call.rep_ringing", "call.connected", "attempt.completed"] if wanted else []
+    session.add(
+        WebhookEndpoint(
+            url="https://crm.example/hooks",
+            secret="whsec_test",
+            event_types=types or ["lead.received"],
+        )
+    )
+    await session.flush()
+    await post_status(client, live_attempt, status_params(live_attempt, "ringing"))
+    answered = {"CallSid": "CA" + "3" * 32, "CallStatus": "in-progress", "AnsweredBy": "human"}
+    await post_lead_status(client, live_attempt, answered)
+    await post_status(client, live_attempt, status_params(live_attempt, "completed"))
+    url = "https://crm.example/hooks"
+    assert await owed_deliveries(session) == [(type, url) for type in sorted(types)]
+    queued = {job.function for job in await arq_redis.queued_jobs()}
+    assert ("deliver_webhooks" in queued) is wanted

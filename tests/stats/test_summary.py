@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import dialer, outcomes
+from app.db import driver_connection
 from app.models import Attempt, Lead, LeadOutcomes, Rep, Source, Team
 from app.stats import summary
 from app.stats.service import IN_PROGRESS, OUTCOMES
@@ -104,7 +105,8 @@ async def test_connected_then_found_to_be_a_machine(
 
     # The <Dial> result before the lead leg's answer: a connection without its time yet.
     dial = {"DialCallStatus": "completed", "DialCallSid": "CA-lead", "DialCallDuration": "30"}
-    await outcomes.dial_result(session, attempt_id=call.attempt_id, params=dial)
+    connection = await driver_connection(session)
+    await outcomes.dial_result(connection, attempt_id=call.attempt_id, params=dial)
     assert (await kept(session, lead_id))[2] is None
     answered = {"CallSid": "CA-lead", "CallStatus": "in-progress"}
     await outcomes.lead_status(session, attempt_id=call.attempt_id, params=answered)
