@@ -131,7 +131,8 @@ class Webhooks:
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=0),
             timeout=timeout,
             cookie_jar=aiohttp.CookieJar(unsafe=True),
-            skip_auto_headers=("User-Agent",),
+            # No skip_auto_headers: COMMON_HEADERS already names every header aiohttp would add,
+            # and skipping costs a CIMultiDict per request.
             # aiohttp looks the proxy up in a thread per request; only pay that when one is set.
             trust_env=bool(getproxies()),
         )
