@@ -18,6 +18,7 @@ from urllib.request import getproxies
 
 import aiohttp
 import httpx
+import yarl
 
 from sandbox.records import log_entry
 
@@ -113,7 +114,7 @@ class Webhooks:
         if self._session is None:
             self._session = self._open_session()
         async with self._session.request(
-            method, url, data=body, headers=headers, allow_redirects=False
+            method, parsed_url(url), data=body, headers=headers, allow_redirects=False
         ) as response:
             content = await response.read()
             text = content.decode(text_encoding(response.charset), errors="replace")
@@ -156,6 +157,12 @@ class Webhooks:
 def quoted(value: str) -> str:
     """Phone numbers, URLs and SIDs recur in every request about a call: escape each once."""
     return quote_plus(value)
+
+
+@lru_cache(maxsize=4096)
+def parsed_url(url: str) -> yarl.URL:
+    """The URL aiohttp would parse from the string; a call's callbacks share theirs."""
+    return yarl.URL(url)
 
 
 def form_encode(params: dict[str, str]) -> str:
