@@ -20,6 +20,7 @@ import aiohttp
 import httpx
 import yarl
 
+from sandbox import wire
 from sandbox.records import log_entry
 
 # What httpx sent by default, kept so the product sees the same request whichever client sends.
@@ -30,6 +31,7 @@ COMMON_HEADERS = {
     "User-Agent": "TwilioProxy/1.1 (FirstRing sandbox)",
 }
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+LIMIT = 200  # requests in flight at once
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Webhooks:
         self._timeout_s = timeout_s
         self._transport = transport
         self._session: aiohttp.ClientSession | None = None  # opened inside the event loop
+        self._wire: wire.Pool | None = None  # plain HTTP without proxies or cookies goes here
         self._httpx: httpx.AsyncClient | None = None
 
     def signed_request(
@@ -113,12 +116,33 @@ class Webhooks:
     ) -> Answer:
         if self._session is None:
             self._session = self._open_session()
+            self._wire = None if self._session.trust_env else wire.Pool(self._timeout_s, LIMIT)
+        parsed = parsed_url(url)
+        if self._wire is not None and parsed.scheme == "http" and not len(self._session.cookie_jar):
+            try:
+                return await self._over_wire(self._wire, method, parsed, headers, body)
+            except wire.CannotConnect:
+                pass  # aiohttp tries to connect too, and names the error if it cannot
         async with self._session.request(
-            method, parsed_url(url), data=body, headers=headers, allow_redirects=False
+            method, parsed, data=body, headers=headers, allow_redirects=False
         ) as response:
             content = await response.read()
             text = content.decode(text_encoding(response.charset), errors="replace")
             return Answer(response.status, text, response.headers.get("Content-Type", ""))
+
+    async def _over_wire(
+        self,
+        pool: wire.Pool,
+        method: str,
+        url: yarl.URL,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> Answer:
+        reply = await pool.send(method, url, headers, body)
+        if reply.cookies and self._session is not None:  # from now on aiohttp sends them back
+            self._session.cookie_jar.update_cookies_from_headers(list(reply.cookies), url)
+        text = reply.body.decode(text_encoding(reply.charset), errors="replace")
+        return Answer(reply.status, text, reply.content_type)
 
     def _open_session(self) -> aiohttp.ClientSession:
         """As httpx was set up: per-phase timeouts, 200 connections, env proxies, a cookie jar."""
@@ -129,7 +153,7 @@ class Webhooks:
             sock_read=self._timeout_s,
         )
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, limit_per_host=0),
+            connector=aiohttp.TCPConnector(limit=LIMIT, limit_per_host=0),
             timeout=timeout,
             cookie_jar=aiohttp.CookieJar(unsafe=True),
             # No skip_auto_headers: COMMON_HEADERS already names every header aiohttp would add,
@@ -147,6 +171,8 @@ class Webhooks:
         return Answer(response.status_code, response.text, response.headers.get("content-type", ""))
 
     async def aclose(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         if self._session is not None:
             await self._session.close()
         if self._httpx is not None:
