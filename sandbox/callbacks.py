@@ -8,8 +8,8 @@ here (~0.4 ms with aiohttp), and a lead's call makes ten of them. An injected ht
 import base64
 import codecs
 import hmac
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -80,7 +80,7 @@ class Webhooks:
         headers = {
             **COMMON_HEADERS,
             "X-Twilio-Signature": signature,
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "I-Twilio-Idempotency-Token": idempotency_token(),
             **(FORM if body is not None else {}),
         }
         return url, headers, body
@@ -183,6 +183,15 @@ class Webhooks:
 def quoted(value: str) -> str:
     """Phone numbers, URLs and SIDs recur in every request about a call: escape each once."""
     return quote_plus(value)
+
+
+def idempotency_token() -> str:
+    """str(uuid.uuid4()) in half the time: 16 random bytes with the version 4 and variant bits."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 @lru_cache(maxsize=4096)

@@ -54,6 +54,7 @@ class Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._read_timeout_s = 0.0
+        self._last_read = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self.keep_alive = False
 
@@ -71,7 +72,7 @@ class Connection(asyncio.Protocol):
         if self._waiter is None or self._waiter.done():
             self.close()  # nothing was asked: the connection cannot be trusted any more
             return
-        self._arm_timer()
+        self._last_read = asyncio.get_running_loop().time()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -98,10 +99,12 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._headers, self._body = [], []
         self._read_timeout_s = read_timeout_s
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
         self.keep_alive = False
         self.transport.write(request)
-        self._arm_timer()
+        self._last_read = loop.time()
+        self._timer = loop.call_at(self._last_read + read_timeout_s, self._check_reads)
         try:
             return await self._waiter
         finally:
@@ -116,12 +119,15 @@ class Connection(asyncio.Protocol):
             self.transport.close()
         self.closed = True
 
-    def _arm_timer(self) -> None:
-        """aiohttp's sock_read: at most this long between two reads of the answer."""
-        if self._timer is not None:
-            self._timer.cancel()
+    def _check_reads(self) -> None:
+        """aiohttp's sock_read: at most this long between two reads of the answer. One timer
+        per request, moved on when it fires early, rather than a new timer per read."""
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._read_timeout_s, self._fail, TimeoutError())
+        due = self._last_read + self._read_timeout_s
+        if loop.time() < due:
+            self._timer = loop.call_at(due, self._check_reads)
+        else:
+            self._fail(TimeoutError())
 
     def _fail(self, exc: Exception) -> None:
         if self._timer is not None:
@@ -189,8 +195,11 @@ class Pool:
     ) -> Reply:
         request = request_bytes(method, url, headers, body)
         key = (url.raw_host or "", url.port or 80)
-        async with asyncio.timeout(self._timeout_s):  # aiohttp's connect timeout: slot included
-            await self._slots.acquire()
+        if self._slots.locked():  # aiohttp's connect timeout covers the wait for a free slot
+            async with asyncio.timeout(self._timeout_s):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()  # a free slot: no wait, no timer
         try:
             retry = method in IDEMPOTENT
             while True:

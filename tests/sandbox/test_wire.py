@@ -15,7 +15,7 @@ import uvloop
 import yarl
 
 from sandbox.callbacks import Webhooks
-from sandbox.wire import request_bytes
+from sandbox.wire import Pool, request_bytes
 
 TOKEN = "12345678901234567890123456789012"
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 11\r\n\r\n<Response/>"
@@ -30,6 +30,7 @@ class RawServer:
     connections: list[int] = field(default_factory=list)  # which connection carried each request
     opened: int = 0
     port: int = 0
+    pause_s: float = 0.0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.opened += 1
@@ -44,8 +45,11 @@ class RawServer:
                 answer = self.answers.pop(0) if self.answers else OK
                 if answer is None:
                     break
-                writer.write(answer)
-                await writer.drain()
+                third = len(answer) // 3
+                for part in (answer[:third], answer[third : 2 * third], answer[2 * third :]):
+                    writer.write(part)
+                    await writer.drain()
+                    await asyncio.sleep(self.pause_s)  # between the thirds of the answer
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.close()
@@ -157,6 +161,21 @@ async def test_a_slow_answer_times_out_and_its_connection_is_dropped(
     assert raw_server.connections == [1, 2]
 
 
+async def test_an_answer_that_keeps_coming_does_not_time_out(raw_server: RawServer) -> None:
+    webhooks = Webhooks(TOKEN, 0.5)
+    raw_server.pause_s = 0.3  # each third within the 0.5 s read timeout; the whole takes longer
+    chunk = b"<Response/>"
+    raw_server.answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * 40
+        + b"0\r\n\r\n"
+    ]
+    result = await webhooks.send(raw_server.url(), "POST", {})
+    assert result.status_code == 200 and result.elapsed_ms > 550
+    assert result.text == "<Response/>" * 40
+    await webhooks.aclose()
+
+
 async def test_a_hang_up_is_named_as_before(raw_server: RawServer, webhooks: Webhooks) -> None:
     raw_server.answers = [None]
     result = await webhooks.send(raw_server.url(), "POST", {})
@@ -236,3 +255,16 @@ def test_the_wire_runs_on_uvloop_as_the_server_does() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(scenario()) == [200, 200]
+
+
+async def test_waiting_too_long_for_a_free_slot_is_a_timeout(raw_server: RawServer) -> None:
+    pool = Pool(timeout_s=0.6, limit=1)
+    raw_server.pause_s = 0.45  # the first answer takes over 0.9 s, never 0.6 s without a read
+    url = yarl.URL(raw_server.url())
+    first = asyncio.create_task(pool.send("POST", url, {}, b""))
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        await pool.send("POST", url, {}, b"")  # the only slot is taken all along
+    assert (await first).status == 200
+    assert len(raw_server.requests) == 1
+    pool.close()
