@@ -90,8 +90,12 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self._parser.should_keep_alive()
         if self._timer is not None:
             self._timer.cancel()
-        if self._waiter is not None and not self._waiter.done():
+        if self._waiter is None or self._waiter.done():
+            return
+        try:
             self._waiter.set_result(self._reply())
+        except aiohttp.ClientPayloadError as exc:  # an answer that does not decompress
+            self._waiter.set_exception(exc)
 
     async def exchange(self, request: bytes, read_timeout_s: float) -> Reply:
         """Send one request; its answer, or aiohttp's exception for what went wrong."""

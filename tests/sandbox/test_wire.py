@@ -134,6 +134,19 @@ async def test_compressed_answers_are_decompressed(
     assert result.text == "<Response><Say>Olá</Say></Response>"
 
 
+async def test_an_answer_that_does_not_decompress_is_a_failed_delivery(
+    raw_server: RawServer, webhooks: Webhooks
+) -> None:
+    raw_server.answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!",
+        OK,
+    ]
+    result = await webhooks.send(raw_server.url(), "POST", {})
+    assert result.error == "ClientPayloadError: Can not decode content-encoding: gzip"
+    assert (await webhooks.send(raw_server.url(), "POST", {})).status_code == 200
+    assert raw_server.connections == [1, 2]
+
+
 async def test_chunked_answers_and_their_charset(raw_server: RawServer, webhooks: Webhooks) -> None:
     text = "<Response><Say>Olá</Say></Response>".encode("latin-1")
     raw_server.answers = [
