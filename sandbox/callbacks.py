@@ -8,8 +8,8 @@ here (~0.4 ms with aiohttp), and a lead's call makes ten of them. An injected ht
 import base64
 import codecs
 import hmac
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -18,7 +18,9 @@ from urllib.request import getproxies
 
 import aiohttp
 import httpx
+import yarl
 
+from sandbox import wire
 from sandbox.records import log_entry
 
 # What httpx sent by default, kept so the product sees the same request whichever client sends.
@@ -29,6 +31,7 @@ COMMON_HEADERS = {
     "User-Agent": "TwilioProxy/1.1 (FirstRing sandbox)",
 }
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+LIMIT = 200  # requests in flight at once
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Webhooks:
         self._timeout_s = timeout_s
         self._transport = transport
         self._session: aiohttp.ClientSession | None = None  # opened inside the event loop
+        self._wire: wire.Pool | None = None  # plain HTTP without proxies or cookies goes here
         self._httpx: httpx.AsyncClient | None = None
 
     def signed_request(
@@ -76,7 +80,7 @@ class Webhooks:
         headers = {
             **COMMON_HEADERS,
             "X-Twilio-Signature": signature,
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "I-Twilio-Idempotency-Token": idempotency_token(),
             **(FORM if body is not None else {}),
         }
         return url, headers, body
@@ -112,12 +116,33 @@ class Webhooks:
     ) -> Answer:
         if self._session is None:
             self._session = self._open_session()
+            self._wire = None if self._session.trust_env else wire.Pool(self._timeout_s, LIMIT)
+        parsed = parsed_url(url)
+        if self._wire is not None and parsed.scheme == "http" and not len(self._session.cookie_jar):
+            try:
+                return await self._over_wire(self._wire, method, parsed, headers, body)
+            except wire.CannotConnect:
+                pass  # aiohttp tries to connect too, and names the error if it cannot
         async with self._session.request(
-            method, url, data=body, headers=headers, allow_redirects=False
+            method, parsed, data=body, headers=headers, allow_redirects=False
         ) as response:
             content = await response.read()
             text = content.decode(text_encoding(response.charset), errors="replace")
             return Answer(response.status, text, response.headers.get("Content-Type", ""))
+
+    async def _over_wire(
+        self,
+        pool: wire.Pool,
+        method: str,
+        url: yarl.URL,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> Answer:
+        reply = await pool.send(method, url, headers, body)
+        if reply.cookies and self._session is not None:  # from now on aiohttp sends them back
+            self._session.cookie_jar.update_cookies_from_headers(list(reply.cookies), url)
+        text = reply.body.decode(text_encoding(reply.charset), errors="replace")
+        return Answer(reply.status, text, reply.content_type)
 
     def _open_session(self) -> aiohttp.ClientSession:
         """As httpx was set up: per-phase timeouts, 200 connections, env proxies, a cookie jar."""
@@ -128,10 +153,11 @@ class Webhooks:
             sock_read=self._timeout_s,
         )
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, limit_per_host=0),
+            connector=aiohttp.TCPConnector(limit=LIMIT, limit_per_host=0),
             timeout=timeout,
             cookie_jar=aiohttp.CookieJar(unsafe=True),
-            skip_auto_headers=("User-Agent",),
+            # No skip_auto_headers: COMMON_HEADERS already names every header aiohttp would add,
+            # and skipping costs a CIMultiDict per request.
             # aiohttp looks the proxy up in a thread per request; only pay that when one is set.
             trust_env=bool(getproxies()),
         )
@@ -145,6 +171,8 @@ class Webhooks:
         return Answer(response.status_code, response.text, response.headers.get("content-type", ""))
 
     async def aclose(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         if self._session is not None:
             await self._session.close()
         if self._httpx is not None:
@@ -155,6 +183,21 @@ class Webhooks:
 def quoted(value: str) -> str:
     """Phone numbers, URLs and SIDs recur in every request about a call: escape each once."""
     return quote_plus(value)
+
+
+def idempotency_token() -> str:
+    """str(uuid.uuid4()) in half the time: 16 random bytes with the version 4 and variant bits."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+@lru_cache(maxsize=4096)
+def parsed_url(url: str) -> yarl.URL:
+    """The URL aiohttp would parse from the string; a call's callbacks share theirs."""
+    return yarl.URL(url)
 
 
 def form_encode(params: dict[str, str]) -> str:

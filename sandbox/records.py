@@ -16,9 +16,21 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def rfc2822(moment: datetime | None) -> str | None:
     """Twilio's REST date format: 'Tue, 31 Aug 2010 20:36:28 +0000'."""
-    return format_datetime(moment) if moment else None
+    if not moment:
+        return None
+    if moment.tzinfo is not UTC:
+        return format_datetime(moment)
+    # format_datetime's own format for UTC, without its timetuple and strftime("%z") per call
+    return (
+        f"{DAYS[moment.weekday()]}, {moment.day:02d} {MONTHS[moment.month - 1]} "
+        f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} +0000"
+    )
 
 
 def new_sid(prefix: str) -> str:

@@ -1,11 +1,12 @@
 """The sandbox's own form encoding and signing match urllib's and the twilio library's."""
 
+import uuid
 from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
 
-from sandbox.callbacks import Webhooks, form_encode
+from sandbox.callbacks import Webhooks, form_encode, idempotency_token
 
 TOKEN = "12345678901234567890123456789012"
 URL = "https://product.example/twilio/voice/rep?attempt=7b1d&x=a+b"
@@ -31,3 +32,11 @@ def test_signatures_are_twilio_signatures(params: dict[str, str], method: str) -
     assert headers["X-Twilio-Signature"] == expected
     assert RequestValidator(TOKEN).validate(url, signed, expected)
     assert (body or b"").decode() == (urlencode(params) if method == "POST" else "")
+
+
+def test_idempotency_tokens_are_uuid4_strings() -> None:
+    tokens = {idempotency_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    for token in tokens:
+        parsed = uuid.UUID(token)
+        assert str(parsed) == token and parsed.version == 4 and parsed.variant == uuid.RFC_4122
