@@ -152,8 +152,8 @@ class StandInProduct:
             prompt = "New lead from bench: Ada Lovelace. message: Call me"
             document = twiml.one_key(urls["choice"], 6, prompt, "Press 1 to call them now.")
         elif step == "choice":
-            lead = argparse.Namespace(phone=f"+1666{form['To'][-7:]}")
-            document = twiml.bridge(lead, "+14155550100", urls, 30)  # type: ignore[arg-type]
+            lead_phone = f"+1666{form['To'][-7:]}"
+            document = twiml.bridge(lead_phone, "+14155550100", urls, 30)
         elif step == "dial-result":
             document = twiml.disposition_prompt(urls["disposition"], 6)
         else:
