@@ -290,33 +290,34 @@ def emit_ctes(type: EventType, row: str, *, where: str = "true", data: str = "")
     SELECT gen_random_uuid(), '{type.value}', {row}.lead_id, {event_data(row)}{data}
     FROM {row} WHERE {where}
     RETURNING id
-), owed AS (
+), {owed_cte(f"'{type.value}'")}"""
+
+
+def owed_cte(event_type: str) -> str:
+    """The CTE `owed`: a delivery of each row of the CTE `event` to every enabled endpoint that
+    wants `event_type` (an SQL expression), as webhooks.service.emit owes them. Bound by
+    :give_up."""
+    return f"""owed AS (
     INSERT INTO webhook_deliveries (id, event_id, endpoint_id, give_up_at)
     SELECT gen_random_uuid(), event.id, endpoint.id, now() + CAST(:give_up AS interval)
     FROM event JOIN webhook_endpoints AS endpoint
       ON endpoint.enabled
-     AND (cardinality(endpoint.event_types) = 0 OR endpoint.event_types @> ARRAY['{type.value}'])
+     AND (cardinality(endpoint.event_types) = 0 OR endpoint.event_types @> ARRAY[{event_type}])
     RETURNING 1
 )"""
 
 
-# An event whose data was built in Python, owed to every endpoint that wants it: emit_ctes'
-# `owed`, after an `event` of one row.
+# An event whose data was built in Python, owed to every endpoint that wants it: owed_cte
+# after an `event` of one row.
 EMIT_ATTEMPT_EVENT = Sql(
     """
 WITH event AS (
     INSERT INTO events (id, type, lead_id, data)
     VALUES (gen_random_uuid(), CAST(:type AS text), CAST(:lead_id AS uuid), CAST(:data AS jsonb))
     RETURNING id
-), owed AS (
-    INSERT INTO webhook_deliveries (id, event_id, endpoint_id, give_up_at)
-    SELECT gen_random_uuid(), event.id, endpoint.id, now() + CAST(:give_up AS interval)
-    FROM event JOIN webhook_endpoints AS endpoint
-      ON endpoint.enabled
-     AND (cardinality(endpoint.event_types) = 0
-          OR endpoint.event_types @> ARRAY[CAST(:type AS text)])
-    RETURNING 1
-)
+), """
+    + owed_cte("CAST(:type AS text)")
+    + """
 SELECT count(*) > 0 FROM owed
 """
 )
