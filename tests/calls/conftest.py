@@ -185,3 +185,31 @@ async def stack(
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=api_server, limits=limits, timeout=30) as api:
         yield Stack(api, sandbox_control, live_sessions)
+
+
+async def add_due_lead(
+    session: AsyncSession, *, slug: str, team: str, numbers: str
+) -> dict[str, Any]:
+    """A lead due for dialing and its team's reps: one idle a minute, one idle an hour (the
+    longest idle, whom a round claims), one away. Phones are `numbers` + two digits (00 the
+    lead's)."""
+    source = Source(slug=slug, name="Web", team=team)
+    now = datetime.now(UTC)
+    reps = [
+        Rep(name="Later", phone=f"{numbers}01", team=team, idle_since=now),
+        Rep(
+            name="Longest idle",
+            phone=f"{numbers}02",
+            team=team,
+            idle_since=now - timedelta(hours=1),
+        ),
+        Rep(name="Away", phone=f"{numbers}03", team=team, availability="away"),
+    ]
+    session.add_all([source, *reps])
+    await session.flush()
+    lead = Lead(
+        source_id=source.id, phone=f"{numbers}00", phone_raw=f"{numbers[2:]}00", dial_due_at=now
+    )
+    session.add(lead)
+    await session.flush()
+    return {"lead": lead, "source": source, "reps": reps}

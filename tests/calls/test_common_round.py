@@ -13,29 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.calls import common_round, dialer
 from app.db import driver_connection, get_autocommit_pool
 from app.models import Attempt, DoNotCall, Lead, Rep, Source, Team, new_id
+from tests.calls.conftest import add_due_lead
 from tests.conftest import truncate_all
 
 
 @pytest.fixture
 async def due_lead(session: AsyncSession) -> dict[str, Any]:
-    source = Source(slug="common-web", name="Web", team="common-team")
-    now = datetime.now(UTC)
-    reps = [
-        Rep(name="Later", phone="+14155558301", team="common-team", idle_since=now),
-        Rep(
-            name="Longest idle",
-            phone="+14155558302",
-            team="common-team",
-            idle_since=now - timedelta(hours=1),
-        ),
-        Rep(name="Away", phone="+14155558303", team="common-team", availability="away"),
-    ]
-    session.add_all([source, *reps])
-    await session.flush()
-    lead = Lead(source_id=source.id, phone="+14155558300", phone_raw="4155558300", dial_due_at=now)
-    session.add(lead)
-    await session.flush()
-    return {"lead": lead, "source": source, "reps": reps}
+    return await add_due_lead(session, slug="common-web", team="common-team", numbers="+141555583")
 
 
 async def fresh(session: AsyncSession, model: Any, id_: Any) -> Any:

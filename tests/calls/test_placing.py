@@ -8,29 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calls import dialer
-from app.models import Attempt, Lead, Rep, Source
+from app.models import Attempt, Lead, Rep
+from tests.calls.conftest import add_due_lead
 
 
 @pytest.fixture
 async def due_lead(session: AsyncSession) -> dict[str, Any]:
-    source = Source(slug="placing-web", name="Web", team="placing-team")
-    now = datetime.now(UTC)
-    reps = [
-        Rep(name="Later", phone="+14155558201", team="placing-team", idle_since=now),
-        Rep(
-            name="Longest idle",
-            phone="+14155558202",
-            team="placing-team",
-            idle_since=now - timedelta(hours=1),
-        ),
-        Rep(name="Away", phone="+14155558203", team="placing-team", availability="away"),
-    ]
-    session.add_all([source, *reps])
-    await session.flush()
-    lead = Lead(source_id=source.id, phone="+14155558200", phone_raw="4155558200", dial_due_at=now)
-    session.add(lead)
-    await session.flush()
-    return {"lead": lead, "reps": reps}
+    return await add_due_lead(
+        session, slug="placing-web", team="placing-team", numbers="+141555582"
+    )
 
 
 async def test_a_round_claims_the_longest_idle_rep_and_hands_the_lead_to_it(
