@@ -1,5 +1,6 @@
 """The sandbox's ASGI app and its blocking entry point (`firstring sandbox`)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox import control, rest
 from sandbox.errors import TwilioApiError
+from sandbox.heap import HeapKeeper
 from sandbox.state import Sandbox
 from sandbox.validation import CompiledValidator, RequestValidator
 
@@ -56,7 +58,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        keeper = asyncio.create_task(HeapKeeper(sandbox.busy).run())
         yield
+        keeper.cancel()
         await sandbox.aclose()
 
     app = Starlette(

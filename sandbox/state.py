@@ -45,6 +45,10 @@ class Sandbox:
         """Sleep for simulated seconds."""
         await asyncio.sleep(self.scaled(seconds))
 
+    def busy(self) -> bool:
+        """Whether any call (or other background work) is in progress."""
+        return bool(self._tasks)
+
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Start background work that reset() and shutdown can cancel."""
         task = asyncio.create_task(coroutine)
