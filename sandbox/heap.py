@@ -5,40 +5,43 @@ call it has made: a few hundred thousand objects, which a full collection walks 
 while calls.create and every webhook wait. So while calls are live, what is alive is frozen out
 of the automatic passes (refcounting still frees it when it dies; only garbage cycles wait), and
 the full pass runs when the sandbox falls idle, where nobody waits for it. A sandbox that never
-falls idle still gets a full pass once the frozen heap has grown by `MAX_FROZEN_GROWTH`.
+falls idle still gets a full pass every `MAX_BUSY_S`, which bounds the garbage cycles held.
+(Time, not the frozen objects' count: gc.get_freeze_count() walks the whole frozen list.)
 """
 
 import asyncio
 import gc
+import time
 from collections.abc import Callable
 
 TICK_S = 1.0
-MAX_FROZEN_GROWTH = 2_000_000
+MAX_BUSY_S = 600.0
 
 
 class HeapKeeper:
-    def __init__(self, busy: Callable[[], bool], *, max_growth: int = MAX_FROZEN_GROWTH) -> None:
+    def __init__(self, busy: Callable[[], bool], *, max_busy_s: float = MAX_BUSY_S) -> None:
         self.busy = busy
-        self.max_growth = max_growth
-        self.frozen_after_full_pass = 0
+        self.max_busy_s = max_busy_s
         self.owes_full_pass = False
+        self.frozen_since = 0.0  # the first freeze after the last full pass
         self.full_passes = 0
 
     def tick(self) -> None:
-        if self.busy() and not self.grown_too_much():
+        if self.busy() and not self.overdue():
+            if not self.owes_full_pass:
+                self.frozen_since = time.monotonic()
             gc.freeze()
             self.owes_full_pass = True
         elif self.owes_full_pass:
             self.full_pass()
 
-    def grown_too_much(self) -> bool:
-        return gc.get_freeze_count() - self.frozen_after_full_pass > self.max_growth
+    def overdue(self) -> bool:
+        return self.owes_full_pass and time.monotonic() - self.frozen_since > self.max_busy_s
 
     def full_pass(self) -> None:
         gc.unfreeze()
         gc.collect()
         gc.freeze()  # what survives it is start-up's and the kept records: no need to walk again
-        self.frozen_after_full_pass = gc.get_freeze_count()
         self.owes_full_pass = False
         self.full_passes += 1
 
