@@ -1,6 +1,5 @@
 """Builds the API app: integrator API, public form intake, health."""
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +18,7 @@ from app.deps import ArqDep
 from app.dnc.router import router as dnc_router
 from app.email.router import router as email_router
 from app.errors import documented_errors, error_body, install_error_handlers
+from app.heap import settle_after_startup
 from app.intake.dispatch import FormWebhookDispatch
 from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
@@ -38,9 +38,7 @@ from app.webhooks.router import router as webhooks_router
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.arq = make_arq(get_settings().redis_url)
-    # What start-up built (routes, models, metadata) lives as long as the process: keep it out
-    # of the collector's full passes, whose pauses otherwise land on requests' tail latency.
-    gc.freeze()
+    settle_after_startup()  # the collector's settings: see app/heap.py
     yield
     await close_arq(app.state.arq)
     await get_autocommit_pool().close()

@@ -1,6 +1,5 @@
 """arq WorkerSettings for `firstring worker`."""
 
-import gc
 from typing import Any, ClassVar
 
 import httpx
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.carrier import build_twilio_client, close_twilio_client
 from app.config import get_settings
 from app.db import get_autocommit_pool, make_engine
+from app.heap import settle_after_startup
 from app.observability.worker import start_metrics_server  # observability
 from app.queue import make_arq, redis_settings
 from workers.cadence import run_step, send_email, sweep_steps
@@ -36,7 +36,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["twilio"] = build_twilio_client(settings)
     start_metrics_server(settings.metrics_port)  # observability: METRICS_PORT, 0 = none
     ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
-    gc.freeze()  # start-up's long-lived objects stay out of the collector's full passes
+    settle_after_startup()  # the collector's settings: see app/heap.py
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
