@@ -1,6 +1,7 @@
 """The database engine and the one-session-per-request dependency; the intake's autocommit pool."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from functools import lru_cache
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 
 from app.config import get_settings
 from app.errors import AppError, database_unavailable
+
+logger = logging.getLogger("firstring.db")
 
 
 def async_url(url: str) -> str:
@@ -88,13 +91,27 @@ class AutocommitPool:
     where a session pays three (BEGIN, the statement, COMMIT), and none of the session's
     bookkeeping. Its connections are handed back as they are: nothing run on them changes
     their state (no transaction, setting, lock or listener is left behind), so the pool's
-    reset query, a round trip per request, is skipped. Connecting is left to the first use,
-    so the API starts while PostgreSQL is down."""
+    reset query, a round trip per request, is skipped. Its connections are all opened at once
+    and kept (`warm`, at a process's start): a connection made while leads wait costs each new
+    PostgreSQL backend its start, its type introspection and its first statements, which was
+    most of the first seconds' p99 at 200 leads/s (bench/README.md). A PostgreSQL that is down
+    then leaves connecting to the first use, so the API starts all the same."""
 
     def __init__(self, url: str, size: int) -> None:
         self.url, self.size = url, size
         self.pool: asyncpg.Pool | None = None
         self.starting: asyncio.Lock | None = None
+        self.warming: asyncio.Task[None] | None = None
+
+    def warm(self) -> None:
+        """Open the connections in the background, now rather than while a lead waits."""
+        self.warming = asyncio.create_task(self.open_or_defer())
+
+    async def open_or_defer(self) -> None:
+        try:
+            await self.start()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            logger.warning("database connections not opened at start (%s); opened on use", exc)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -109,7 +126,7 @@ class AutocommitPool:
         async with self.starting:
             if self.pool is None:
                 self.pool = await asyncpg.create_pool(
-                    min_size=0,
+                    min_size=self.size,
                     max_size=self.size,
                     reset=keep_state,
                     # closes a connection idle that long (the engine's recycles one that old)
@@ -119,6 +136,9 @@ class AutocommitPool:
             return self.pool
 
     async def close(self) -> None:
+        if self.warming is not None:
+            self.warming.cancel()
+            self.warming = None
         if self.pool is not None:
             await self.pool.close()
         self.pool, self.starting = None, None

@@ -38,6 +38,7 @@ from app.webhooks.router import router as webhooks_router
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.arq = make_arq(get_settings().redis_url)
+    get_autocommit_pool().warm()
     settle_after_startup()  # the collector's settings: see app/heap.py
     yield
     await close_arq(app.state.arq)

@@ -36,6 +36,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["twilio"] = build_twilio_client(settings)
     start_metrics_server(settings.metrics_port)  # observability: METRICS_PORT, 0 = none
     ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+    get_autocommit_pool().warm()
     settle_after_startup()  # the collector's settings: see app/heap.py
 
 

@@ -211,3 +211,26 @@ def test_the_pool_connects_as_the_engine_does(url: str, expected: dict[str, obje
     """Unix sockets, ssl and PgBouncer's statement cache setting reach asyncpg as SQLAlchemy
     passes them; an option asyncpg does not know would fail every new lead's store."""
     assert asyncpg_connect_args(url) == expected
+
+
+async def test_warming_opens_every_connection_before_the_first_lead(database_url: str) -> None:
+    pool = AutocommitPool(database_url, size=3)
+    pool.warm()
+    assert pool.warming is not None
+    await pool.warming
+    try:
+        assert pool.pool is not None
+        assert pool.pool.get_size() == 3
+        assert pool.pool.get_idle_size() == 3
+    finally:
+        await pool.close()
+
+
+async def test_a_database_down_at_start_leaves_connecting_to_the_first_use(
+    dead_pool: AutocommitPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead_pool.warm()
+    assert dead_pool.warming is not None
+    await dead_pool.warming  # no exception escapes
+    assert dead_pool.pool is None
+    assert "opened on use" in caplog.text
