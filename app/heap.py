@@ -5,7 +5,7 @@ few requests and promotes whatever the requests in flight hold at that moment; t
 objects then set off a full pass every few seconds, 10-20 ms over the caches a warmed-up
 process keeps (prepared statements, compiled SQL), and each lands on some request's latency.
 A young generation of 20,000 lets most of a request's objects die first: at 200 leads/s the
-API went from 1,628 collections (10 full passes, 730 ms in all) to 29 (no full pass, 100 ms)
+API went from 1,785 collections (10 full passes, 730 ms in all) to 31 (no full pass, 100 ms)
 over the same run (bench/README.md).
 """
 
