@@ -67,7 +67,8 @@ async def test_rep_presses_1_and_is_bridged_to_the_lead(
     [action] = product.hits_to("/dialed")
     assert action.params["DialCallStatus"] == "completed"
     assert action.params["DialCallSid"] == child_sid
-    assert action.params["DialCallDuration"] == "3"
+    # The lead hangs up after 3 simulated seconds (30 ms here): a loaded machine can add one.
+    assert action.params["DialCallDuration"] in ("3", "4")
 
     status_hits = product.hits_to("/status")
     assert [h.params["CallStatus"] for h in status_hits] == [
