@@ -91,11 +91,11 @@ class AutocommitPool:
     where a session pays three (BEGIN, the statement, COMMIT), and none of the session's
     bookkeeping. Its connections are handed back as they are: nothing run on them changes
     their state (no transaction, setting, lock or listener is left behind), so the pool's
-    reset query, a round trip per request, is skipped. Its connections are all opened at once
-    and kept (`warm`, at a process's start): a connection made while leads wait costs each new
-    PostgreSQL backend its start, its type introspection and its first statements, which was
-    most of the first seconds' p99 at 200 leads/s (bench/README.md). A PostgreSQL that is down
-    then leaves connecting to the first use, so the API starts all the same."""
+    reset query, a round trip per request, is skipped. Every connection is opened as the
+    process starts (`warm`; one idle for half an hour is closed): a connection made while leads
+    wait costs a new PostgreSQL backend its start, its type introspection and its first
+    statements, which was most of the first seconds' p99 at 200 leads/s (bench/README.md). A
+    PostgreSQL that is down then leaves connecting to the first use, so the API starts anyway."""
 
     def __init__(self, url: str, size: int) -> None:
         self.url, self.size = url, size
@@ -109,9 +109,21 @@ class AutocommitPool:
 
     async def open_or_defer(self) -> None:
         try:
-            await self.start()
+            await self.open_every_connection(await self.start())
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             logger.warning("database connections not opened at start (%s); opened on use", exc)
+
+    async def open_every_connection(self, pool: asyncpg.Pool) -> None:
+        # Each taken once and given back, not a min_size: asyncpg restores such a floor in the
+        # background after a database restart, and a request was then handed a connection
+        # still busy with it (a 500 in the postgres_restart drill, 1 run in 3).
+        held: list[Any] = []
+        try:
+            for _ in range(self.size):
+                held.append(await pool.acquire())
+        finally:
+            for connection in held:
+                await pool.release(connection)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -126,7 +138,7 @@ class AutocommitPool:
         async with self.starting:
             if self.pool is None:
                 self.pool = await asyncpg.create_pool(
-                    min_size=self.size,
+                    min_size=0,
                     max_size=self.size,
                     reset=keep_state,
                     # closes a connection idle that long (the engine's recycles one that old)
