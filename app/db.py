@@ -102,6 +102,7 @@ class AutocommitPool:
         self.pool: asyncpg.Pool | None = None
         self.starting: asyncio.Lock | None = None
         self.warming: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def warm(self) -> None:
         """Open the connections in the background, now rather than while a lead waits."""
@@ -128,11 +129,19 @@ class AutocommitPool:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         with driver_errors():
-            pool = self.pool or await self.start()
+            pool = self.pool_of_this_loop() or await self.start()
             async with pool.acquire() as connection:
                 yield connection
 
+    def pool_of_this_loop(self) -> asyncpg.Pool | None:
+        """The pool, unless it was opened on another event loop: a worker that lost Redis is
+        run again on a new loop, where the old loop's connections cannot be used."""
+        if self.pool is not None and self.loop is not asyncio.get_running_loop():
+            self.pool, self.starting = None, None  # its loop is gone; its sockets go with it
+        return self.pool
+
     async def start(self) -> asyncpg.Pool:
+        self.pool_of_this_loop()
         if self.starting is None:
             self.starting = asyncio.Lock()
         async with self.starting:
@@ -145,6 +154,7 @@ class AutocommitPool:
                     max_inactive_connection_lifetime=POOL_RECYCLE_SECONDS,
                     **asyncpg_connect_args(self.url),
                 )
+                self.loop = asyncio.get_running_loop()
             return self.pool
 
     async def close(self) -> None:

@@ -234,3 +234,27 @@ async def test_a_database_down_at_start_leaves_connecting_to_the_first_use(
     await dead_pool.warming  # no exception escapes
     assert dead_pool.pool is None or dead_pool.pool.get_size() == 0
     assert "opened on use" in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_pool_opened_on_an_old_event_loop_is_opened_again_on_the_new_one(
+    database_url: str,
+) -> None:
+    """A worker that lost Redis runs again on a new event loop (app.cli.cmd_worker)."""
+    pool = AutocommitPool(database_url, size=1)
+
+    async def select_one() -> int:
+        async with pool.connection() as connection:
+            return int(await connection.fetchval("SELECT 1"))
+
+    assert asyncio.run(select_one()) == 1  # its loop ends with the pool open, as the worker's
+    first = pool.pool
+
+    async def on_a_new_loop() -> int:
+        try:
+            return await select_one()
+        finally:
+            assert pool.pool is not first
+            await pool.close()
+
+    assert asyncio.run(on_a_new_loop()) == 1
