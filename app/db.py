@@ -118,7 +118,7 @@ class AutocommitPool:
         # Each taken once and given back, not a min_size: asyncpg restores such a floor in the
         # background after a database restart, and a request was then handed a connection
         # still busy with it (a 500 in the postgres_restart drill, 1 run in 3).
-        held: list[Any] = []
+        held: list[asyncpg.pool.PoolConnectionProxy] = []
         try:
             for _ in range(self.size):
                 held.append(await pool.acquire())
@@ -141,7 +141,7 @@ class AutocommitPool:
         return self.pool
 
     async def start(self) -> asyncpg.Pool:
-        self.pool_of_this_loop()
+        self.pool_of_this_loop()  # before the lock: another loop's pool goes with its lock
         if self.starting is None:
             self.starting = asyncio.Lock()
         async with self.starting:
